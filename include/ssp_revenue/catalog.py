@@ -1,0 +1,154 @@
+"""The Glue catalog: tables, and the partition location that says which version is live.
+
+Switching a partition's location is the one atomic step of a publish: readers
+see the old version or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pyarrow as pa
+from botocore.exceptions import ClientError
+
+from ssp_revenue import schema
+from ssp_revenue.errors import StorageError
+
+PARQUET_SERDE = {
+    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+    "Parameters": {"serialization.format": "1"},
+}
+PARQUET_IN = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+TABLES: dict[str, pa.Schema] = {
+    "revenue": schema.REVENUE,
+    "publish_log": schema.PUBLISH_LOG,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Partition:
+    table: str
+    revenue_date: str
+    ssp: str
+    location: str
+    parameters: dict[str, str]
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _storage(table: pa.Schema, location: str) -> dict[str, Any]:
+    return {
+        "Columns": [
+            {"Name": f.name, "Type": schema.athena_type(f.type)}
+            for f in schema.data_columns(table)
+        ],
+        "Location": location,
+        "InputFormat": PARQUET_IN,
+        "OutputFormat": PARQUET_OUT,
+        "SerdeInfo": PARQUET_SERDE,
+    }
+
+
+class GlueCatalog:
+    """The project's Glue database. One instance per (client, database, bucket)."""
+
+    def __init__(self, glue: Any, database: str, bucket: str) -> None:
+        self.glue = glue
+        self.database = database
+        self.bucket = bucket
+
+    def ensure_database(self) -> None:
+        try:
+            self.glue.create_database(DatabaseInput={"Name": self.database})
+        except ClientError as exc:
+            if _code(exc) != "AlreadyExistsException":
+                raise
+
+    def ensure_table(self, name: str) -> None:
+        """Create the table if absent; Glue partitions, no projection (see README)."""
+        table = TABLES[name]
+        table_input = {
+            "Name": name,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE"},
+            "StorageDescriptor": _storage(table, f"s3://{self.bucket}/tables/{name}/"),
+            "PartitionKeys": [
+                {"Name": "revenue_date", "Type": "date"},
+                {"Name": "ssp", "Type": "string"},
+            ],
+        }
+        try:
+            self.glue.create_table(DatabaseName=self.database, TableInput=table_input)
+        except ClientError as exc:
+            if _code(exc) != "AlreadyExistsException":
+                raise
+
+    def ensure_all(self) -> None:
+        self.ensure_database()
+        for name in TABLES:
+            self.ensure_table(name)
+
+    def table_location(self, name: str) -> str:
+        table = self.glue.get_table(DatabaseName=self.database, Name=name)["Table"]
+        return str(table["StorageDescriptor"]["Location"])
+
+    def get_partition(self, table: str, revenue_date: str, ssp: str) -> Partition | None:
+        try:
+            found = self.glue.get_partition(
+                DatabaseName=self.database, TableName=table, PartitionValues=[revenue_date, ssp]
+            )["Partition"]
+        except ClientError as exc:
+            if _code(exc) == "EntityNotFoundException":
+                return None
+            raise StorageError(f"glue get_partition {table}/{revenue_date}/{ssp}: {exc}") from exc
+        return Partition(
+            table, revenue_date, ssp, found["StorageDescriptor"]["Location"],
+            dict(found.get("Parameters") or {}),
+        )
+
+    def set_partition(
+        self, table: str, revenue_date: str, ssp: str, location: str,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        """Point the partition at ``location``: create it, or switch it in one call."""
+        partition_input = {
+            "Values": [revenue_date, ssp],
+            "StorageDescriptor": _storage(TABLES[table], location),
+            "Parameters": parameters or {},
+        }
+        try:
+            self.glue.create_partition(
+                DatabaseName=self.database, TableName=table, PartitionInput=partition_input
+            )
+            return
+        except ClientError as exc:
+            if _code(exc) != "AlreadyExistsException":
+                raise StorageError(f"glue create_partition {table}/{revenue_date}/{ssp}: {exc}") from exc
+        try:
+            self.glue.update_partition(
+                DatabaseName=self.database,
+                TableName=table,
+                PartitionValueList=[revenue_date, ssp],
+                PartitionInput=partition_input,
+            )
+        except ClientError as exc:
+            raise StorageError(f"glue update_partition {table}/{revenue_date}/{ssp}: {exc}") from exc
+
+    def partitions(self, table: str) -> list[Partition]:
+        out: list[Partition] = []
+        paginator = self.glue.get_paginator("get_partitions")
+        for page in paginator.paginate(DatabaseName=self.database, TableName=table):
+            for found in page.get("Partitions", []):
+                revenue_date, ssp = found["Values"]
+                out.append(
+                    Partition(
+                        table, revenue_date, ssp, found["StorageDescriptor"]["Location"],
+                        dict(found.get("Parameters") or {}),
+                    )
+                )
+        return sorted(out, key=lambda p: (p.revenue_date, p.ssp))

@@ -1,0 +1,73 @@
+"""Clocks: time is an input to the library, never read from the wall inside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.request
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """The current instant, timezone-aware (UTC)."""
+        ...
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: clocks deal only in aware instants")
+    return value.astimezone(dt.timezone.utc)
+
+
+class SystemClock:
+    """Production clock: the wall time, taken at the edge and passed in."""
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc)
+
+
+class FixedClock:
+    """A clock the caller moves by hand (unit tests, replays)."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        self._at = _aware(at)
+
+    def now(self) -> dt.datetime:
+        return self._at
+
+    def set(self, at: dt.datetime) -> None:
+        self._at = _aware(at)
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self._at = self._at + delta
+
+
+class EmulatorClock:
+    """The simulated clock kept by the SSP emulator, shared with the pipeline.
+
+    Demo and test runs move it with ``POST /_control/clock``; every pipeline
+    step then sees the same instant the emulator serves figures for.
+    """
+
+    def __init__(self, emulator_url: str, timeout: float = 5.0) -> None:
+        self._url = emulator_url.rstrip("/") + "/_control/clock"
+        self._timeout = timeout
+
+    def now(self) -> dt.datetime:
+        with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310 - loopback URL from settings
+            body = json.loads(resp.read())
+        return parse_instant(body["now"])
+
+    def set(self, at: dt.datetime) -> None:
+        data = json.dumps({"now": _aware(at).isoformat()}).encode()
+        req = urllib.request.Request(
+            self._url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=self._timeout):  # noqa: S310
+            pass
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """Parse an ISO-8601 instant; a naive one is refused rather than guessed."""
+    return _aware(dt.datetime.fromisoformat(text.replace("Z", "+00:00")))

@@ -1,0 +1,34 @@
+"""One module per SSP report-API style; ``STYLES`` maps a registry style to its connector."""
+
+from __future__ import annotations
+
+from ssp_revenue.connectors.async_job import AsyncJobConnector
+from ssp_revenue.connectors.base import (
+    Credentials,
+    FetchedReport,
+    ParsedReport,
+    ReportConnector,
+    RetryPolicy,
+)
+
+STYLES: dict[str, type[ReportConnector]] = {
+    AsyncJobConnector.style: AsyncJobConnector,
+}
+
+
+def connector_class(style: str) -> type[ReportConnector]:
+    try:
+        return STYLES[style]
+    except KeyError:
+        raise KeyError(f"unknown report style {style!r}; known: {sorted(STYLES)}") from None
+
+
+__all__ = [
+    "STYLES",
+    "Credentials",
+    "FetchedReport",
+    "ParsedReport",
+    "ReportConnector",
+    "RetryPolicy",
+    "connector_class",
+]

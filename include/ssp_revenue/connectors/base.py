@@ -1,0 +1,217 @@
+"""What every SSP connector shares: credentials, the fetched report, HTTP with retries.
+
+A connector owns one report API: it fetches a report's bytes (``fetch``) and
+knows how to read them (``parse``). Parsing is separate from fetching so that
+a raw object landed months ago can be read again without credentials.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import datetime as dt
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import requests
+import tenacity
+
+from ssp_revenue.clock import Clock
+from ssp_revenue.errors import (
+    AuthError,
+    FetchTimeout,
+    MalformedReport,
+    PipelineError,
+    RateLimited,
+    ServerError,
+)
+from ssp_revenue.registry import SspConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """An SSP account: where its API is and how to sign in. Never logged."""
+
+    base_url: str
+    login: str
+    secret: str = dataclasses.field(repr=False)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchedReport:
+    """A report's bytes exactly as served, and what the API said about it."""
+
+    ssp: str
+    revenue_date: dt.date
+    body: bytes
+    extension: str
+    # Report-level facts from the API (job id, stated totals): landed beside the body.
+    facts: Mapping[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class ParsedReport:
+    """Rows in the canonical content schema, in report order (row N is the file's
+    data row N), plus the totals the SSP stated, if any."""
+
+    table: pa.Table
+    stated_totals: Mapping[str, Any] | None
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter that honours Retry-After; sleep is injectable."""
+
+    attempts: int = 6
+    initial: float = 1.0
+    maximum: float = 60.0
+    jitter: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.maximum, retry_after)
+        backoff = min(self.maximum, self.initial * 2 ** (attempt - 1))
+        return backoff + random.uniform(0, self.jitter)
+
+
+RETRYABLE = (RateLimited, ServerError, FetchTimeout)
+
+
+class ReportConnector(abc.ABC):
+    """One SSP report API. Subclasses set ``style`` and ``expected_columns``."""
+
+    style: ClassVar[str]
+    expected_columns: ClassVar[tuple[str, ...]]
+    extension: ClassVar[str]
+
+    def __init__(
+        self,
+        config: SspConfig,
+        credentials: Credentials,
+        *,
+        clock: Clock,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.credentials = credentials
+        self.clock = clock
+        self.retry = retry or RetryPolicy()
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    @abc.abstractmethod
+    def fetch(self, revenue_date: dt.date) -> FetchedReport:
+        """Fetch the report for one revenue date, retrying what heals by itself."""
+
+    @classmethod
+    @abc.abstractmethod
+    def parse(
+        cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
+    ) -> ParsedReport:
+        """Read a landed report into canonical rows; errors name the row."""
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return self.credentials.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        revenue_date: dt.date | None = None,
+        ok: tuple[int, ...] = (200,),
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One HTTP call with retries on 429/5xx/timeouts; errors carry the SSP and date."""
+
+        def attempt() -> requests.Response:
+            return self._request_once(method, path, ok=ok, **kwargs)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RETRYABLE),
+            stop=tenacity.stop_after_attempt(self.retry.attempts),
+            wait=self._wait,
+            sleep=self.retry.sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        try:
+            return retrying(attempt)
+        except PipelineError as exc:
+            raise exc.located(ssp=self.config.name, revenue_date=revenue_date) from None
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+        return self.retry.wait(state.attempt_number, retry_after)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("%s: retrying after %s (attempt %d)", self.config.name, exc, state.attempt_number)
+
+    def _request_once(
+        self, method: str, path: str, *, ok: tuple[int, ...], **kwargs: Any
+    ) -> requests.Response:
+        try:
+            response = self.session.request(
+                method, self.url(path), timeout=kwargs.pop("timeout", self.timeout), **kwargs
+            )
+        except requests.Timeout as exc:
+            raise FetchTimeout(f"{method} {path} timed out: {exc.__class__.__name__}") from None
+        except requests.ConnectionError as exc:
+            raise ServerError(f"{method} {path}: connection failed: {exc.__class__.__name__}") from None
+        status = response.status_code
+        if status in ok:
+            return response
+        detail = _error_code(response)
+        if status == 429:
+            error = RateLimited(f"{method} {path}: 429 {detail}")
+            error.retry_after = _retry_after(response)
+            raise error
+        if status >= 500:
+            raise ServerError(f"{method} {path}: {status} {detail}")
+        if status in (401, 403):
+            raise AuthError(f"{method} {path}: {status} {detail}")
+        raise UnexpectedStatus(f"{method} {path}: {status} {detail}", status=status, code=detail)
+
+
+class UnexpectedStatus(MalformedReport):
+    """A 4xx the connector must interpret (data not ready, expired token...)."""
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def _error_code(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("code") or body)[:200]
+    return str(body)[:200]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

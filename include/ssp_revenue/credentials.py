@@ -1,0 +1,35 @@
+"""SSP credentials outside Airflow (CLI runs): from the environment, or the local emulator.
+
+Inside Airflow they come from one Connection per SSP (plugins/); here, from
+``SSP_REVENUE_CONN_<SSP>`` holding JSON ``{"base_url", "login", "secret", "extra"}``.
+Against the local stack, the emulator's own demo credentials are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from ssp_revenue.connectors import Credentials
+from ssp_revenue.emulator.figures import DEFAULT_PROFILES
+from ssp_revenue.settings import Settings
+
+
+def from_env(ssp: str, settings: Settings, environ: Mapping[str, str] | None = None) -> Credentials:
+    env = os.environ if environ is None else environ
+    raw = env.get(f"SSP_REVENUE_CONN_{ssp.upper()}")
+    if raw:
+        data = json.loads(raw)
+        return Credentials(
+            base_url=data["base_url"], login=data["login"], secret=data["secret"],
+            extra=data.get("extra") or {},
+        )
+    if settings.emulator_url and ssp in DEFAULT_PROFILES:
+        return emulator_credentials(ssp, settings.emulator_url)
+    raise KeyError(f"no credentials for ssp {ssp!r}: set SSP_REVENUE_CONN_{ssp.upper()}")
+
+
+def emulator_credentials(ssp: str, emulator_url: str) -> Credentials:
+    profile = DEFAULT_PROFILES[ssp]
+    return Credentials(base_url=emulator_url, login=profile.client_id, secret=profile.client_secret)

@@ -1,0 +1,1 @@
+"""A local HTTP emulator of the SSP report APIs, driven by a simulated clock."""

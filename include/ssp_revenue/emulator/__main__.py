@@ -1,0 +1,3 @@
+from ssp_revenue.emulator.server import main
+
+main()

@@ -1,0 +1,37 @@
+"""Run the emulator on loopback (``ssp-revenue emulator serve``)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+
+from werkzeug.serving import make_server
+
+from ssp_revenue.clock import parse_instant
+from ssp_revenue.emulator.app import create_app
+from ssp_revenue.emulator.state import EmulatorState
+
+LOOPBACK = "127.0.0.1"
+
+
+def serve(port: int, seed: int = 1, now: dt.datetime | None = None) -> None:
+    """Serve until killed. Binds to loopback only: the emulator holds demo credentials."""
+    app = create_app(EmulatorState(seed=seed, now=now))
+    server = make_server(LOOPBACK, port, app, threaded=True)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    print(f"ssp emulator on http://{LOOPBACK}:{server.server_port}", flush=True)
+    server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="ssp-revenue emulator serve")
+    parser.add_argument("--port", type=int, default=8790)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--now", type=parse_instant, default=None)
+    args = parser.parse_args(argv)
+    serve(args.port, args.seed, args.now)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The lake's object layout on S3, and the write-once raw and quarantine areas.
+
+    raw/ssp=S/revenue_date=D/fetched_at=T/<sha256>.<ext>
+    quarantine/ssp=S/revenue_date=D/fetched_at=T/<sha256>.json
+    tables/<table>/revenue_date=D/ssp=S/version=<hash>/part-*.parquet
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ssp_revenue.errors import PipelineError, StorageError
+
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+-]{1,128}$")
+
+
+def partition_value(value: str) -> str:
+    """Anything from outside that becomes part of a key or DDL passes a strict pattern."""
+    if not SAFE_VALUE.match(value) or ".." in value:
+        raise ValueError(f"unsafe partition value {value!r}")
+    return value
+
+
+def stamp(instant: dt.datetime) -> str:
+    """A fetched_at stamp for keys: UTC, sortable, no characters S3 or Hive dislike."""
+    return instant.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def raw_key(ssp: str, revenue_date: dt.date, fetched_at: dt.datetime, digest: str, ext: str) -> str:
+    return (
+        f"raw/ssp={partition_value(ssp)}/revenue_date={revenue_date.isoformat()}/"
+        f"fetched_at={stamp(fetched_at)}/{digest}.{ext}"
+    )
+
+
+def quarantine_key(ssp: str, revenue_date: dt.date, fetched_at: dt.datetime, digest: str) -> str:
+    return (
+        f"quarantine/ssp={partition_value(ssp)}/revenue_date={revenue_date.isoformat()}/"
+        f"fetched_at={stamp(fetched_at)}/{digest}.json"
+    )
+
+
+def partition_prefix(table: str, ssp: str, revenue_date: dt.date) -> str:
+    return f"tables/{partition_value(table)}/revenue_date={revenue_date.isoformat()}/ssp={partition_value(ssp)}/"
+
+
+def version_prefix(table: str, ssp: str, revenue_date: dt.date, version: str) -> str:
+    return partition_prefix(table, ssp, revenue_date) + f"version={partition_value(version)}/"
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3 URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def put_once(s3: Any, bucket: str, key: str, body: bytes, **extra: Any) -> bool:
+    """Conditional put (If-None-Match: *). True if written, False if the key existed."""
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", **extra)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("PreconditionFailed", "ConditionalRequestConflict", "412"):
+            return False
+        raise StorageError(f"put s3://{bucket}/{key} failed: {code}") from exc
+    return True
+
+
+def land_raw(
+    s3: Any,
+    bucket: str,
+    *,
+    ssp: str,
+    revenue_date: dt.date,
+    fetched_at: dt.datetime,
+    body: bytes,
+    extension: str,
+    facts: Mapping[str, Any],
+) -> str:
+    """Store a fetched body untouched, named by its sha256; what the API said goes beside it."""
+    digest = hashlib.sha256(body).hexdigest()
+    key = raw_key(ssp, revenue_date, fetched_at, digest, extension)
+    put_once(
+        s3, bucket, key, body,
+        Metadata={"report-facts": json.dumps(facts, sort_keys=True, default=str)},
+    )
+    return key
+
+
+def read_raw(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
+    try:
+        obj = s3.get_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        raise StorageError(f"cannot read raw object s3://{bucket}/{key}: {exc}") from exc
+    facts = json.loads(obj.get("Metadata", {}).get("report-facts", "{}"))
+    return obj["Body"].read(), facts
+
+
+def quarantine(
+    s3: Any,
+    bucket: str,
+    *,
+    error: PipelineError,
+    raw_object: str,
+    fetched_at: dt.datetime,
+    quarantined_at: dt.datetime,
+    details: list[str],
+) -> str:
+    """Record a rejected batch and why, pointing at its raw body (which is never deleted)."""
+    assert error.ssp and error.revenue_date
+    digest = raw_object.rsplit("/", 1)[-1].split(".", 1)[0]
+    key = quarantine_key(error.ssp, error.revenue_date, fetched_at, digest)
+    record = {
+        "ssp": error.ssp,
+        "revenue_date": error.revenue_date.isoformat(),
+        "reason": error.reason.value,
+        "error": str(error),
+        "row": error.row,
+        "details": details,
+        "raw_object": s3_uri(bucket, raw_object),
+        "fetched_at": fetched_at.isoformat(),
+        "quarantined_at": quarantined_at.isoformat(),
+    }
+    put_once(s3, bucket, key, json.dumps(record, indent=2, sort_keys=True).encode(),
+             ContentType="application/json")
+    return key
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys
+
+
+def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    """Create the lake bucket if absent (local stack; in AWS it is provisioned once)."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError:
+        pass
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        s3.create_bucket(**kwargs)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in (
+            "BucketAlreadyOwnedByYou", "BucketAlreadyExists"
+        ):
+            raise

@@ -1,0 +1,170 @@
+"""From SSP-specific rows to the canonical schema: exact money, sorted grain, lineage."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import gzip
+import io
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from ssp_revenue import schema
+from ssp_revenue.errors import MalformedReport, SchemaDrift
+
+_INTEGER = re.compile(r"^-?\d+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Totals:
+    rows: int
+    impressions: int
+    clicks: int
+    revenue: decimal.Decimal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "impressions": self.impressions,
+            "clicks": self.clicks,
+            "revenue": str(self.revenue),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Totals:
+        return cls(
+            rows=int(data["rows"]),
+            impressions=int(data["impressions"]),
+            clicks=int(data["clicks"]),
+            revenue=decimal.Decimal(str(data["revenue"])),
+        )
+
+
+def totals_of(table: pa.Table) -> Totals:
+    """Exact totals of a canonical table (decimal sums, never float)."""
+    revenue = pc.sum(table["revenue"].cast(pa.decimal128(38, schema.MONEY_SCALE))).as_py()
+    return Totals(
+        rows=table.num_rows,
+        impressions=int(pc.sum(table["impressions"]).as_py() or 0),
+        clicks=int(pc.sum(table["clicks"]).as_py() or 0),
+        revenue=(revenue if revenue is not None else decimal.Decimal(0)).quantize(
+            decimal.Decimal(1).scaleb(-schema.MONEY_SCALE)
+        ),
+    )
+
+
+def micros_to_money(micros: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """int64 micros -> decimal128(18, 6), exactly: the unscaled value *is* the micros."""
+    values = micros.to_numpy() if isinstance(micros, pa.Array) else micros.to_numpy()
+    values = values.astype(np.int64, copy=False)
+    words = np.empty((len(values), 2), dtype=np.int64)
+    words[:, 0] = values
+    words[:, 1] = np.where(values < 0, -1, 0)  # sign extension to 128 bits
+    return pa.Array.from_buffers(
+        schema.MONEY, len(values), [None, pa.py_buffer(words.tobytes())]
+    )
+
+
+def decompress(body: bytes) -> bytes:
+    try:
+        return gzip.decompress(body)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise MalformedReport(f"gzip body is truncated or corrupt ({exc})") from None
+
+
+def header_of(text: bytes) -> list[str]:
+    first = text.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MalformedReport(f"header is not UTF-8 ({exc})", row=0) from None
+    return [cell.strip().strip('"') for cell in line.split(",")] if line else []
+
+
+def check_columns(found: Sequence[str], expected: Sequence[str]) -> None:
+    """A new, missing or renamed column is schema drift: caught before any row is read."""
+    missing = [c for c in expected if c not in found]
+    extra = [c for c in found if c not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        raise SchemaDrift("report columns changed: " + ", ".join(parts), row=0)
+
+
+def read_csv(
+    text: bytes, column_types: Mapping[str, pa.DataType]
+) -> pa.Table:
+    """Strict CSV read: no empty cells, exact integer columns; errors name the data row."""
+    options = pacsv.ConvertOptions(
+        column_types=dict(column_types), null_values=[], strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        return pacsv.read_csv(io.BytesIO(text), convert_options=options)
+    except pa.ArrowInvalid as exc:
+        _locate_bad_row(text, column_types)
+        raise MalformedReport(f"unreadable CSV: {exc}") from None
+
+
+def _locate_bad_row(text: bytes, column_types: Mapping[str, pa.DataType]) -> None:
+    """Slow path, only after a failed read: find the first bad cell and name its row."""
+    try:
+        loose = pacsv.read_csv(
+            io.BytesIO(text),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in column_types},
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise MalformedReport(f"unreadable CSV: {exc}") from None
+    for name, kind in column_types.items():
+        if name not in loose.column_names:
+            continue
+        values = loose[name].to_pylist()
+        for index, value in enumerate(values):
+            if pa.types.is_integer(kind) and not _INTEGER.match(value or ""):
+                raise MalformedReport(
+                    f"column {name!r}: {value!r} is not an integer", row=index + 1
+                )
+            if pa.types.is_date32(kind):
+                try:
+                    dt.date.fromisoformat(value)
+                except (TypeError, ValueError):
+                    raise MalformedReport(
+                        f"column {name!r}: {value!r} is not a date", row=index + 1
+                    ) from None
+
+
+def conform(table: pa.Table) -> pa.Table:
+    """Cast to the canonical content schema, keeping the report's row order."""
+    return table.select(list(schema.NORMALISED.names)).cast(schema.NORMALISED)
+
+
+def canonical(table: pa.Table) -> pa.Table:
+    """Conform and sort by the grain: one order for one content, so one hash."""
+    return conform(table).sort_by([(name, "ascending") for name in schema.GRAIN])
+
+
+def with_lineage(
+    content: pa.Table, *, source_version: str, fetched_at: dt.datetime, raw_object: str
+) -> pa.Table:
+    n = content.num_rows
+    lineage = {
+        "source_version": pa.repeat(pa.scalar(source_version, pa.string()), n),
+        "fetched_at": pa.repeat(pa.scalar(fetched_at, pa.timestamp("us", tz="UTC")), n),
+        "raw_object": pa.repeat(pa.scalar(raw_object, pa.string()), n),
+    }
+    columns = [content[name] for name in content.column_names] + list(lineage.values())
+    return pa.Table.from_arrays(columns, schema=schema.REVENUE)

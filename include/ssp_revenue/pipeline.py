@@ -1,0 +1,168 @@
+"""The daily steps for one SSP over its due dates: fetch -> validate -> publish.
+
+Each step takes a ``Job`` (plain JSON, so it travels through XCom or a CLI run
+alike), does its work date by date so one bad date never blocks another, and
+records every outcome, classified by the convergence policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from typing import Any
+
+from ssp_revenue import calendar, lake
+from ssp_revenue.catalog import GlueCatalog
+from ssp_revenue.clock import Clock, parse_instant
+from ssp_revenue.connectors import ReportConnector, connector_class
+from ssp_revenue.errors import PipelineError, ValidationFailed
+from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
+from ssp_revenue.publish import content_hash, publish_batch
+from ssp_revenue.publish import VERSION_CHARS
+from ssp_revenue.registry import SspConfig
+from ssp_revenue.settings import Settings
+from ssp_revenue.validate import validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class Services:
+    """What a step needs from outside: settings, a clock and the lake's clients."""
+
+    settings: Settings
+    clock: Clock
+    s3: Any
+    catalog: GlueCatalog
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.bucket
+
+    def cutoff(self, revenue_date: dt.date) -> dt.datetime:
+        return calendar.cutoff(revenue_date, self.settings.tz, self.settings.freeze_hours)
+
+
+def new_job(ssp: str, dates: list[dt.date]) -> dict[str, Any]:
+    return {
+        "ssp": ssp,
+        "dates": [d.isoformat() for d in dates],
+        "fetched": [],
+        "validated": [],
+        "published": [],
+        "outcomes": [],
+    }
+
+
+def _record(job: dict[str, Any], outcome: StepOutcome) -> None:
+    job["outcomes"].append(outcome.to_dict())
+    level = logging.WARNING if outcome.severity is Severity.ACTIONABLE else logging.INFO
+    log.log(level, "%s %s %s [%s] %s", outcome.step, outcome.ssp, outcome.revenue_date,
+            outcome.severity.value, outcome.detail)
+
+
+def _failed(job: dict[str, Any], error: PipelineError, step: str, day: dt.date,
+            services: Services) -> None:
+    error.located(ssp=job["ssp"], revenue_date=day)
+    _record(job, StepOutcome.failed(error, ssp=job["ssp"], revenue_date=day, step=step,
+                                    now=services.clock.now(), cutoff=services.cutoff(day)))
+
+
+def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Services) -> dict[str, Any]:
+    """Fetch every due date and land each body raw; nothing here parses or judges it."""
+    for text in job["dates"]:
+        day = dt.date.fromisoformat(text)
+        try:
+            report = connector.fetch(day)
+            fetched_at = services.clock.now()
+            key = lake.land_raw(
+                services.s3, services.bucket, ssp=job["ssp"], revenue_date=day,
+                fetched_at=fetched_at, body=report.body, extension=report.extension,
+                facts=report.facts,
+            )
+        except PipelineError as exc:
+            _failed(job, exc, "fetch", day, services)
+            continue
+        job["fetched"].append(
+            {"revenue_date": text, "raw_object": key, "fetched_at": fetched_at.isoformat()}
+        )
+        _record(job, StepOutcome.ok(job["ssp"], day, "fetch", f"landed {key}"))
+    return job
+
+
+def validate_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
+    """Parse and validate each landed body; failures go to quarantine with the reason."""
+    parser = connector_class(config.style)
+    for item in job["fetched"]:
+        day = dt.date.fromisoformat(item["revenue_date"])
+        key = item["raw_object"]
+        try:
+            body, facts = lake.read_raw(services.s3, services.bucket, key)
+            parsed = parser.parse(config, body, facts, day)
+            report = validate(parsed, config=config, revenue_date=day, file=key)
+        except PipelineError as exc:
+            exc.located(ssp=config.name, revenue_date=day, file=key)
+            details = exc.failures if isinstance(exc, ValidationFailed) else []
+            where = lake.quarantine(
+                services.s3, services.bucket, error=exc, raw_object=key,
+                fetched_at=parse_instant(item["fetched_at"]),
+                quarantined_at=services.clock.now(), details=details,
+            )
+            log.info("quarantined %s -> %s", key, where)
+            _failed(job, exc, "validate", day, services)
+            continue
+        version = content_hash(parsed.table)[:VERSION_CHARS]
+        job["validated"].append({**item, "version": version, "totals": report.totals.to_dict()})
+        _record(job, StepOutcome.ok(config.name, day, "validate",
+                                    f"{report.totals.rows} rows passed, version {version}"))
+    return job
+
+
+def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
+    """Publish each validated batch (re-read from raw, re-hashed, must match)."""
+    parser = connector_class(config.style)
+    for item in job["validated"]:
+        day = dt.date.fromisoformat(item["revenue_date"])
+        key = item["raw_object"]
+        try:
+            body, facts = lake.read_raw(services.s3, services.bucket, key)
+            parsed = parser.parse(config, body, facts, day)
+            result = publish_batch(
+                parsed.table, ssp=config.name, revenue_date=day,
+                fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
+                expected_version=item["version"], s3=services.s3,
+                catalog=services.catalog, clock=services.clock,
+            )
+        except PipelineError as exc:
+            _failed(job, exc, "publish", day, services)
+            continue
+        job["published"].append(result.to_dict())
+        _record(job, StepOutcome.ok(
+            config.name, day, "publish",
+            f"{result.outcome} version {result.version} ({result.totals.rows} rows, "
+            f"revenue {result.totals.revenue})",
+        ))
+    return job
+
+
+def outcomes(job: dict[str, Any]) -> list[StepOutcome]:
+    return [StepOutcome.from_dict(o) for o in job["outcomes"]]
+
+
+def raise_if_actionable(job: dict[str, Any]) -> None:
+    """End of an SSP's run: converging outcomes were logged; actionable ones fail loudly."""
+    actionable = [o for o in outcomes(job) if o.severity is Severity.ACTIONABLE]
+    if actionable:
+        raise ActionableFailure(actionable)
+
+
+def run_ssp(
+    config: SspConfig, dates: list[dt.date], connector: ReportConnector, services: Services
+) -> dict[str, Any]:
+    """All three steps in one process (CLI, demo, tests); same code the DAG runs."""
+    job = new_job(config.name, dates)
+    fetch_step(job, connector, services)
+    validate_step(job, config, services)
+    publish_step(job, config, services)
+    return job

@@ -1,0 +1,157 @@
+"""``ssp-revenue query``: one Athena-dialect SQL, two engines.
+
+Locally the SQL is translated with sqlglot and runs on DuckDB over exactly the
+partition locations the Glue catalog points to (so it sees what Athena would);
+in production it runs on Athena through PyAthena.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol
+
+import boto3
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import sqlglot
+from pyarrow import fs
+from sqlglot import exp
+
+from ssp_revenue import catalog as catalog_mod
+from ssp_revenue import lake
+from ssp_revenue.catalog import GlueCatalog
+from ssp_revenue.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def format(self) -> str:
+        """A plain text table for the terminal."""
+        cells = [[_text(v) for v in row] for row in self.rows]
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(self.columns)]
+        line = "  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))
+        out = [line, "  ".join("-" * w for w in widths)]
+        for row in cells:
+            out.append("  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
+        out.append(f"({len(self.rows)} row{'s' if len(self.rows) != 1 else ''})")
+        return "\n".join(out)
+
+
+def _text(value: Any) -> str:
+    return "NULL" if value is None else str(value)
+
+
+class QueryEngine(Protocol):
+    def query(self, sql: str) -> QueryResult: ...
+
+
+def referenced_tables(sql: str) -> list[str]:
+    tree = sqlglot.parse_one(sql, read="athena")
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    names = {t.name for t in tree.find_all(exp.Table) if t.name not in ctes}
+    return sorted(names)
+
+
+def to_duckdb(sql: str, database: str) -> str:
+    """Athena SQL -> DuckDB SQL, with ``database.table`` reduced to the registered view."""
+    tree = sqlglot.parse_one(sql, read="athena")
+    for table in tree.find_all(exp.Table):
+        if table.args.get("db") and table.args["db"].name == database:
+            table.set("db", None)
+            table.set("catalog", None)
+    return tree.sql(dialect="duckdb")
+
+
+class LocalEngine:
+    """DuckDB over the Glue catalog's current partition locations on S3."""
+
+    def __init__(self, settings: Settings, glue: Any, s3: Any) -> None:
+        self.settings = settings
+        self.catalog = GlueCatalog(glue, settings.glue_database, settings.bucket)
+        self.s3 = s3
+        endpoint = settings.aws_endpoint or ""
+        scheme = "http" if endpoint.startswith("http://") else "https"
+        found = boto3.session.Session(region_name=settings.region).get_credentials()
+        if found is None:
+            raise RuntimeError("no AWS credentials for the local query engine")
+        credentials = found.get_frozen_credentials()
+        self.filesystem = fs.S3FileSystem(
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            session_token=credentials.token,
+            region=settings.region,
+            endpoint_override=endpoint.split("://", 1)[-1] or None,
+            scheme=scheme,
+        )
+
+    def dataset(self, table: str) -> ds.Dataset:
+        """The table as Athena sees it: only the files under live partition locations."""
+        table_schema = catalog_mod.TABLES[table]
+        files: list[str] = []
+        for partition in self.catalog.partitions(table):
+            bucket, prefix = lake.split_uri(partition.location)
+            files += [
+                f"{bucket}/{k}" for k in lake.list_keys(self.s3, bucket, prefix)
+                if k.endswith(".parquet")
+            ]
+        return ds.dataset(sorted(files), schema=table_schema.remove_metadata(),
+                          format="parquet", filesystem=self.filesystem)
+
+    def query(self, sql: str) -> QueryResult:
+        connection = duckdb.connect()
+        try:
+            for name in referenced_tables(sql):
+                if name in catalog_mod.TABLES:
+                    connection.register(name, self.dataset(name))
+            result = connection.execute(to_duckdb(sql, self.settings.glue_database))
+            columns = [d[0] for d in result.description or []]
+            return QueryResult(columns, [tuple(r) for r in result.fetchall()])
+        finally:
+            connection.close()
+
+    def arrow(self, sql: str) -> pa.Table:
+        connection = duckdb.connect()
+        try:
+            for name in referenced_tables(sql):
+                if name in catalog_mod.TABLES:
+                    connection.register(name, self.dataset(name))
+            return connection.execute(to_duckdb(sql, self.settings.glue_database)).to_arrow_table()
+        finally:
+            connection.close()
+
+
+class AthenaEngine:
+    """The same SQL on Athena, through PyAthena (workgroup and result location from settings)."""
+
+    def __init__(self, settings: Settings, connect: Any | None = None) -> None:
+        self.settings = settings
+        if connect is None:
+            from pyathena import connect as pyathena_connect
+
+            connect = pyathena_connect
+        self._connect = connect
+
+    def query(self, sql: str) -> QueryResult:
+        connection = self._connect(
+            s3_staging_dir=self.settings.athena_output,
+            work_group=self.settings.athena_workgroup,
+            region_name=self.settings.region,
+            schema_name=self.settings.glue_database,
+        )
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            columns = [d[0] for d in cursor.description or []]
+            return QueryResult(columns, [tuple(r) for r in cursor.fetchall()])
+        finally:
+            connection.close()
+
+
+def engine_for(settings: Settings, glue: Any = None, s3: Any = None) -> QueryEngine:
+    if settings.uses_athena:
+        return AthenaEngine(settings)
+    return LocalEngine(settings, glue, s3)

@@ -1,0 +1,77 @@
+"""The canonical revenue schema: one grain for every SSP, decimal money, lineage."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+MONEY = pa.decimal128(18, 6)
+MONEY_SCALE = 6
+SCHEMA_VERSION = "1"
+
+GRAIN = ("revenue_date", "ssp", "media", "ad_unit", "country", "device")
+PARTITION_KEYS = ("revenue_date", "ssp")
+MEASURES = ("impressions", "clicks", "revenue")
+LINEAGE = ("source_version", "fetched_at", "raw_object")
+
+REVENUE = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("media", pa.string(), nullable=False),
+        pa.field("ad_unit", pa.string(), nullable=False),
+        pa.field("country", pa.string(), nullable=False),
+        pa.field("device", pa.string(), nullable=False),
+        pa.field("impressions", pa.int64(), nullable=False),
+        pa.field("clicks", pa.int64(), nullable=False),
+        pa.field("revenue", MONEY, nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("source_version", pa.string(), nullable=False),
+        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("raw_object", pa.string(), nullable=False),
+    ],
+    metadata={"ssp_revenue.schema_version": SCHEMA_VERSION},
+)
+
+# The business content of a batch: what the version hash is computed over.
+CONTENT_COLUMNS = tuple(n for n in REVENUE.names if n not in LINEAGE)
+NORMALISED = pa.schema([REVENUE.field(n) for n in CONTENT_COLUMNS])
+
+PUBLISH_LOG = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("table_name", pa.string(), nullable=False),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("previous_version", pa.string()),
+        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("published_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("row_count", pa.int64(), nullable=False),
+        pa.field("impressions", pa.int64(), nullable=False),
+        pa.field("clicks", pa.int64(), nullable=False),
+        pa.field("revenue", pa.decimal128(38, MONEY_SCALE), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("raw_object", pa.string(), nullable=False),
+        pa.field("location", pa.string(), nullable=False),
+    ]
+)
+
+
+def data_columns(schema: pa.Schema) -> pa.Schema:
+    """The columns a Glue table declares, partition keys excluded."""
+    return pa.schema([f for f in schema if f.name not in PARTITION_KEYS])
+
+
+def athena_type(arrow_type: pa.DataType) -> str:
+    """The Glue/Athena type for an Arrow type the project writes."""
+    if pa.types.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_int64(arrow_type):
+        return "bigint"
+    if pa.types.is_string(arrow_type):
+        return "string"
+    if pa.types.is_date32(arrow_type):
+        return "date"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    raise TypeError(f"no Athena type for {arrow_type}")

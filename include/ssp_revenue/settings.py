@@ -1,0 +1,87 @@
+"""Settings from ``SSP_REVENUE_*`` environment variables (or ``.local/stack.json``).
+
+Production points these at real AWS; the local stack's addresses are filled in
+from ``.local/stack.json`` when ``SSP_REVENUE_STACK_FILE`` names it (the CLI and
+the test fixtures do).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+PREFIX = "SSP_REVENUE_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    bucket: str = "ssp-revenue"
+    glue_database: str = "ssp_revenue"
+    region: str = "ap-northeast-1"
+    aws_endpoint: str | None = None
+    business_tz: str = "Asia/Tokyo"
+    freeze_hours: int = 60
+    refetch_days: int = 7
+    clock: str = "system"
+    emulator_url: str | None = None
+    athena_workgroup: str | None = None
+    athena_output: str | None = None
+    config_dir: Path = dataclasses.field(
+        default_factory=lambda: Path(__file__).resolve().parent.parent / "config"
+    )
+    local_dir: Path = dataclasses.field(default_factory=lambda: Path(".local"))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.business_tz)
+
+    @property
+    def uses_athena(self) -> bool:
+        return bool(self.athena_workgroup and self.athena_output)
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        stack_file = env.get(PREFIX + "STACK_FILE")
+        if stack_file and Path(stack_file).exists():
+            stack = json.loads(Path(stack_file).read_text())
+            values.update(
+                aws_endpoint=stack["s3_endpoint"],
+                emulator_url=stack["emulator_url"],
+                bucket=stack["bucket"],
+                glue_database=stack["glue_database"],
+                region=stack["region"],
+                local_dir=Path(stack_file).resolve().parent,
+            )
+        for field in dataclasses.fields(cls):
+            raw = env.get(PREFIX + field.name.upper())
+            if raw is None or raw == "":
+                continue
+            if field.name in ("freeze_hours", "refetch_days"):
+                values[field.name] = int(raw)
+            elif field.name in ("config_dir", "local_dir"):
+                values[field.name] = Path(raw)
+            else:
+                values[field.name] = raw
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        ZoneInfo(self.business_tz)  # raises on an unknown zone
+        if self.freeze_hours <= 0:
+            raise ValueError(f"{PREFIX}FREEZE_HOURS must be positive, got {self.freeze_hours}")
+        if self.refetch_days <= 0:
+            raise ValueError(f"{PREFIX}REFETCH_DAYS must be positive, got {self.refetch_days}")
+        if self.clock not in ("system", "emulator"):
+            raise ValueError(f"{PREFIX}CLOCK must be 'system' or 'emulator', got {self.clock!r}")
+        if self.clock == "emulator" and not self.emulator_url:
+            raise ValueError(f"{PREFIX}CLOCK=emulator needs {PREFIX}EMULATOR_URL (or a stack file)")

@@ -1,0 +1,165 @@
+"""Validation, its own phase: a batch that fails here publishes nothing.
+
+Row rules run as a great-expectations suite (one batch, vectorised
+expectations); the exact money reconciliation against the SSP's own totals is
+done in Decimal with pyarrow, since GX computes sums in floating point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import functools
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ssp_revenue import schema
+from ssp_revenue.connectors.base import ParsedReport
+from ssp_revenue.errors import ValidationFailed
+from ssp_revenue.normalise import Totals, totals_of
+from ssp_revenue.registry import SspConfig
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+log = logging.getLogger(__name__)
+
+# ISO 4217 active codes the SSPs we know of may report in (a wider list is harmless).
+ISO_CURRENCIES = frozenset(
+    "AED AUD BRL CAD CHF CNY CZK DKK EUR GBP HKD IDR ILS INR JPY KRW MXN MYR NOK NZD "
+    "PHP PLN SAR SEK SGD THB TRY TWD USD VND ZAR".split()
+)
+MAX_EXAMPLES = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationReport:
+    totals: Totals
+    checks: int
+
+
+@functools.lru_cache(maxsize=1)
+def _batch_definition() -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas("ssp_revenue")
+    asset = source.add_dataframe_asset("normalised_batch")
+    return asset.add_batch_definition_whole_dataframe("whole_batch")
+
+
+def expectation_suite(config: SspConfig, revenue_date: dt.date) -> Any:
+    """The row rules for one (SSP, date) batch."""
+    import great_expectations as gx
+
+    e = gx.expectations
+    suite = gx.ExpectationSuite(name=f"revenue.{config.name}")
+    for name in schema.NORMALISED.names:
+        suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=name))
+    suite.add_expectation(e.ExpectCompoundColumnsToBeUnique(column_list=list(schema.GRAIN)))
+    for name in ("impressions", "clicks", "revenue"):
+        suite.add_expectation(e.ExpectColumnValuesToBeBetween(column=name, min_value=0))
+    suite.add_expectation(
+        e.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="impressions", column_B="clicks", or_equal=True
+        )
+    )
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeInSet(column="currency", value_set=sorted(ISO_CURRENCIES))
+    )
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeInSet(column="currency", value_set=[config.currency])
+    )
+    suite.add_expectation(
+        e.ExpectColumnValuesToBeInSet(column="revenue_date", value_set=[revenue_date.isoformat()])
+    )
+    suite.add_expectation(e.ExpectColumnValuesToBeInSet(column="ssp", value_set=[config.name]))
+    suite.add_expectation(e.ExpectColumnValuesToMatchRegex(column="country", regex=r"^[A-Z]{2}$"))
+    return suite
+
+
+def _frame(table: pa.Table) -> Any:
+    """The batch as GX sees it: dates as ISO text, money as float (used for signs only)."""
+    columns = {name: table[name] for name in table.column_names}
+    columns["revenue_date"] = pc.strftime(table["revenue_date"], format="%Y-%m-%d")
+    columns["revenue"] = table["revenue"].cast(pa.float64())
+    return pa.table(columns).to_pandas()
+
+
+def validate(
+    parsed: ParsedReport, *, config: SspConfig, revenue_date: dt.date, file: str
+) -> ValidationReport:
+    """Run every rule; raise ``ValidationFailed`` listing each failure with example rows."""
+    where: dict[str, Any] = {"ssp": config.name, "revenue_date": revenue_date, "file": file}
+    table = parsed.table
+    if not table.schema.equals(schema.NORMALISED):
+        raise ValidationFailed(
+            f"schema {table.schema} is not the canonical {schema.NORMALISED}", **where
+        )
+    if table.num_rows == 0:
+        raise ValidationFailed("report has no rows", failures=["empty report"], **where)
+
+    failures = _row_failures(table, config, revenue_date)
+    actual = totals_of(table)
+    failures += _totals_failures(actual, parsed.stated_totals)
+    if failures:
+        first_row = next((f[1] for f in failures if f[1] is not None), None)
+        raise ValidationFailed(
+            f"{len(failures)} check(s) failed: " + "; ".join(f[0] for f in failures),
+            failures=[f[0] for f in failures],
+            row=first_row,
+            **where,
+        )
+    return ValidationReport(totals=actual, checks=len(expectation_suite(config, revenue_date).expectations) + 1)
+
+
+def _row_failures(
+    table: pa.Table, config: SspConfig, revenue_date: dt.date
+) -> list[tuple[str, int | None]]:
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": _frame(table)})
+    result = batch.validate(
+        expectation_suite(config, revenue_date),
+        result_format={"result_format": "COMPLETE", "partial_unexpected_count": MAX_EXAMPLES},
+    )
+    out: list[tuple[str, int | None]] = []
+    for item in result.results:
+        if item.success:
+            continue
+        kwargs = item.expectation_config.kwargs
+        subject = kwargs.get("column") or kwargs.get("column_list") or (
+            f"{kwargs.get('column_A')}>={kwargs.get('column_B')}"
+        )
+        details: Mapping[str, Any] = item.result or {}
+        rows = [int(i) + 1 for i in (details.get("unexpected_index_list") or [])][:MAX_EXAMPLES]
+        examples = (details.get("partial_unexpected_list") or [])[:MAX_EXAMPLES]
+        count = details.get("unexpected_count")
+        error = item.exception_info.get("exception_message") if item.exception_info else None
+        message = f"{item.expectation_config.type} on {subject}: "
+        message += error if error else f"{count} row(s), rows {rows}, values {examples}"
+        out.append((message, rows[0] if rows else None))
+    return out
+
+
+def _totals_failures(
+    actual: Totals, stated: Mapping[str, Any] | None
+) -> list[tuple[str, int | None]]:
+    """Rows must add up to the report's own totals, exactly (a silent row cap shows here)."""
+    if not stated:
+        return []
+    out: list[tuple[str, int | None]] = []
+    pairs = {
+        "rows": (actual.rows, int(stated["rows"])),
+        "impressions": (actual.impressions, int(stated["impressions"])),
+        "clicks": (actual.clicks, int(stated["clicks"])),
+        "revenue": (actual.revenue, decimal.Decimal(stated["revenue"])),
+    }
+    for name, (got, want) in pairs.items():
+        if got != want:
+            out.append((f"total {name}: rows add up to {got}, report states {want}", None))
+    return out
