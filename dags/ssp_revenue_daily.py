@@ -1,0 +1,51 @@
+"""Daily SSP revenue: plan the due dates, then per SSP fetch -> validate -> publish."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pendulum
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
+
+from ssp_revenue_airflow import tasks as steps
+
+
+@dag(
+    dag_id="ssp_revenue_daily",
+    # A data-interval timetable on purpose: a run at 06:00 JST on day X covers
+    # revenue dates up to X-1 (interval end - 1 day, see steps.revenue_anchor).
+    schedule=CronDataIntervalTimetable("0 6 * * *", timezone="Asia/Tokyo"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5)},
+    params={"revenue_date": Param(None, type=["null", "string"], description="newest revenue date to (re)fetch, YYYY-MM-DD")},
+    tags=["ssp-revenue"],
+)
+def ssp_revenue_daily() -> None:
+    @task
+    def plan() -> list[dict[str, Any]]:
+        return steps.plan(get_current_context())
+
+    @task
+    def fetch(job: dict[str, Any]) -> dict[str, Any]:
+        return steps.fetch(job)
+
+    @task
+    def validate(job: dict[str, Any]) -> dict[str, Any]:
+        return steps.validate(job)
+
+    @task
+    def publish(job: dict[str, Any]) -> dict[str, Any]:
+        return steps.publish(job)
+
+    @task_group
+    def per_ssp(job: dict[str, Any]) -> None:
+        # One mapped group per SSP: one SSP's failure does not block another.
+        publish(validate(fetch(job)))
+
+    per_ssp.expand(job=plan())
+
+
+ssp_revenue_daily()

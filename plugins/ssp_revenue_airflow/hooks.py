@@ -1,0 +1,51 @@
+"""Hooks: one external system each. SSP credentials from a Connection; AWS via the provider."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from airflow.sdk import BaseHook
+
+from ssp_revenue.connectors import Credentials
+from ssp_revenue.settings import Settings
+
+
+class SspConnectionHook(BaseHook):
+    """An SSP account held in an Airflow Connection (never in code or logs).
+
+    login = client id / API key / user; password = secret (masked by Airflow);
+    extra ``base_url`` = the API root (or schema://host:port); other extras pass
+    through to the connector. Rotating a secret is editing the Connection.
+    """
+
+    conn_name_attr = "ssp_conn_id"
+    default_conn_name = "ssp_default"
+    conn_type = "http"
+    hook_name = "SSP report API"
+
+    def __init__(self, ssp_conn_id: str) -> None:
+        super().__init__()
+        self.ssp_conn_id = ssp_conn_id
+
+    def get_conn(self) -> Credentials:
+        conn = self.get_connection(self.ssp_conn_id)
+        extra: dict[str, Any] = dict(conn.extra_dejson or {})
+        base_url = extra.pop("base_url", None)
+        if not base_url:
+            scheme = conn.schema or "https"
+            host = conn.host or ""
+            if "://" in host:
+                base_url = host
+            else:
+                base_url = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+        if not conn.login or not conn.password:
+            raise ValueError(f"connection {self.ssp_conn_id!r} needs a login and a password")
+        return Credentials(base_url=base_url, login=conn.login, secret=conn.password, extra=extra)
+
+
+def aws_clients(settings: Settings, aws_conn_id: str = "aws_default") -> tuple[Any, Any]:
+    """S3 and Glue clients through the Amazon provider (credentials and endpoint from the Connection)."""
+    s3 = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=settings.region)
+    glue = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="glue", region_name=settings.region)
+    return s3.get_conn(), glue.get_conn()

@@ -1,0 +1,88 @@
+"""Task bodies for the DAGs: assemble inputs, call the library, map outcomes to task states.
+
+Converging outcomes end the task successfully (logged with their reason);
+actionable ones fail it with AirflowFailException (no pointless retries).
+Unexpected errors propagate and use the task's normal retries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from ssp_revenue import calendar, pipeline, registry, runtime
+from ssp_revenue.connectors import connector_class
+from ssp_revenue.outcomes import ActionableFailure
+from ssp_revenue.pipeline import Services
+from ssp_revenue.settings import Settings
+from ssp_revenue_airflow.hooks import SspConnectionHook, aws_clients
+
+log = logging.getLogger(__name__)
+
+
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+def services(current: Settings) -> Services:
+    s3, glue = aws_clients(current, os.environ.get("SSP_REVENUE_AWS_CONN_ID", "aws_default"))
+    return runtime.services_for(current, s3=s3, glue=glue)
+
+
+def revenue_anchor(context: Any, tz: Any) -> dt.date:
+    """The newest revenue date of this run: explicit param, else from the run's timing."""
+    params = context.get("params") or {}
+    explicit = params.get("revenue_date")
+    if explicit:
+        return dt.date.fromisoformat(str(explicit))
+    start = context.get("data_interval_start")
+    end = context.get("data_interval_end")
+    if start is not None and end is not None and end > start:
+        return calendar.anchor_date(end, None, tz)
+    # Zero-width or missing interval (manual, asset-triggered, dag.test runs):
+    # the run stands for the moment it was meant to run.
+    dag_run = context.get("dag_run")
+    run_after = getattr(dag_run, "run_after", None) if dag_run is not None else None
+    return calendar.anchor_date(run_after or end, context.get("logical_date"), tz)
+
+
+def plan(context: Any) -> list[dict[str, Any]]:
+    current = settings()
+    anchor = revenue_anchor(context, current.tz)
+    dates = calendar.dates_due(anchor, current.refetch_days)
+    ssps = registry.load_registry(current.config_dir / "ssps.yaml")
+    runtime.bootstrap(services(current))
+    log.info("revenue dates due: %s .. %s for %s", dates[0], dates[-1], [s.name for s in ssps])
+    return [pipeline.new_job(s.name, dates) for s in ssps]
+
+
+def _config(current: Settings, job: dict[str, Any]) -> registry.SspConfig:
+    return registry.find(registry.load_registry(current.config_dir / "ssps.yaml"), job["ssp"])
+
+
+def fetch(job: dict[str, Any]) -> dict[str, Any]:
+    current = settings()
+    config = _config(current, job)
+    svc = services(current)
+    credentials = SspConnectionHook(config.connection_id).get_conn()
+    connector = connector_class(config.style)(config, credentials, clock=svc.clock)
+    return pipeline.fetch_step(job, connector, svc)
+
+
+def validate(job: dict[str, Any]) -> dict[str, Any]:
+    current = settings()
+    return pipeline.validate_step(job, _config(current, job), services(current))
+
+
+def publish(job: dict[str, Any]) -> dict[str, Any]:
+    current = settings()
+    job = pipeline.publish_step(job, _config(current, job), services(current))
+    try:
+        pipeline.raise_if_actionable(job)
+    except ActionableFailure as exc:
+        raise AirflowFailException(str(exc)) from exc
+    return job
