@@ -1,0 +1,53 @@
+# ssp-revenue: `make demo` and `make test` create .venv on first use.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
+export GX_ANALYTICS_ENABLED := False
+
+.PHONY: venv demo test lint typecheck unit integration dags airflow bench down clean
+
+$(STAMP):
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/python -m ssp_revenue_airflow.demo
+
+test: venv lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+lint: venv
+	$(BIN)/ruff check include plugins dags tests benchmarks
+
+typecheck: venv
+	$(BIN)/mypy include/ssp_revenue plugins/ssp_revenue_airflow dags
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: venv
+	$(BIN)/pytest -q tests/integration
+
+dags: venv
+	$(BIN)/pytest -q tests/dags
+
+airflow: venv
+	$(BIN)/python -m ssp_revenue_airflow.demo --standalone
+
+bench: venv
+	$(BIN)/python -m benchmarks
+
+down: venv
+	$(BIN)/ssp-revenue stack down
+
+clean: down
+	rm -rf .local
