@@ -1,0 +1,104 @@
+"""Shared fixtures. Airflow's environment is set here, before anything imports Airflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = ROOT / ".local" / "test"
+for path in (ROOT / "plugins", ROOT / "include"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from ssp_revenue_airflow import local as airflow_local  # noqa: E402  (no Airflow import)
+
+os.environ.update(airflow_local.airflow_environment(LOCAL))
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+
+@pytest.fixture(scope="session")
+def stack_state() -> Iterator[dict[str, object]]:
+    """The real local stack (moto server + emulator), started by the project's own code."""
+    from ssp_revenue import stack
+
+    local_stack = stack.LocalStack(LOCAL)
+    state = local_stack.up()
+    os.environ.update(stack.LOCAL_AWS_ENV)
+    yield state
+    local_stack.down()
+
+
+@pytest.fixture
+def emulator(stack_state: dict[str, object]) -> Iterator["EmulatorControl"]:
+    control = EmulatorControl(str(stack_state["emulator_url"]))
+    control.reset()
+    yield control
+    control.reset()
+
+
+class EmulatorControl:
+    """Test-side client of the emulator's /_control routes, over HTTP."""
+
+    def __init__(self, url: str) -> None:
+        import requests
+
+        self.url = url
+        self.http = requests.Session()
+
+    def _post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+        response = self.http.post(self.url + path, data=json.dumps(body),
+                                  headers={"Content-Type": "application/json"}, timeout=10)
+        response.raise_for_status()
+        result: dict[str, object] = response.json()
+        return result
+
+    def reset(self) -> None:
+        self._post("/_control/reset", {})
+        self.http.delete(self.url + "/_control/faults", timeout=10)
+
+    def set_clock(self, at: dt.datetime) -> None:
+        self._post("/_control/clock", {"now": at.isoformat()})
+
+    def fault(self, ssp: str, fault: str, *, date: dt.date | None = None,
+              times: int | None = None, **params: object) -> None:
+        self._post("/_control/faults", {
+            "ssp": ssp, "fault": fault, "date": date.isoformat() if date else None,
+            "times": times, "params": params,
+        })
+
+    def profile(self, ssp: str, **changes: object) -> None:
+        self._post("/_control/profile", {"ssp": ssp, **changes})
+
+    def truth(self, ssp: str, day: dt.date, at: dt.datetime | None = None) -> dict[str, int]:
+        params = {"ssp": ssp, "date": day.isoformat()}
+        if at is not None:
+            params["at"] = at.isoformat()
+        response = self.http.get(self.url + "/_control/truth", params=params, timeout=30)
+        response.raise_for_status()
+        totals: dict[str, int] = response.json()["totals"]
+        return totals
+
+
+@pytest.fixture
+def lake_settings(stack_state: dict[str, object]) -> "object":
+    """Settings on the local stack with a bucket and Glue database of this test's own."""
+    from ssp_revenue.settings import Settings
+
+    suffix = uuid.uuid4().hex[:10]
+    return Settings(
+        bucket=f"t-{suffix}",
+        glue_database=f"t_{suffix}",
+        region=str(stack_state["region"]),
+        aws_endpoint=str(stack_state["s3_endpoint"]),
+        emulator_url=str(stack_state["emulator_url"]),
+        clock="emulator",
+    )

@@ -1,0 +1,66 @@
+from decimal import Decimal
+
+import pytest
+
+from ssp_revenue.errors import ValidationFailed
+from ssp_revenue.validate import validate
+
+from .helpers import CONFIG, DAY, parsed, rows
+
+FILE = "raw/ssp=adpulse/revenue_date=2026-11-05/x.csv.gz"
+
+
+def check(report):  # type: ignore[no-untyped-def]
+    return validate(report, config=CONFIG, revenue_date=DAY, file=FILE)
+
+
+def test_a_good_batch_passes_with_exact_totals() -> None:
+    result = check(parsed(rows(4)))
+    assert result.totals.rows == 4
+    assert result.totals.revenue == Decimal("123.456789") * 4 + 6
+
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"row2": {"ad_unit": "u1"}}, "compound_columns_to_be_unique"),
+    ({"row1": {"revenue": Decimal("-0.000001")}}, "revenue"),
+    ({"row0": {"impressions": -1}}, "impressions"),
+    ({"row3": {"currency": "USD"}}, "currency"),
+    ({"row3": {"currency": "XXQ"}}, "currency"),
+    ({"row2": {"country": "jpn"}}, "country"),
+    ({"row0": {"clicks": 5000}}, "impressions>=clicks"),
+])
+def test_row_rules_fail_with_the_row_named(changes, needle) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationFailed) as info:
+        check(parsed(rows(4, **changes)))
+    error = info.value
+    assert needle in str(error)
+    assert error.ssp == "adpulse" and error.revenue_date == DAY and error.file == FILE
+    assert error.row is not None
+
+
+def test_rows_for_another_date_fail() -> None:
+    import datetime as dt
+
+    with pytest.raises(ValidationFailed, match="revenue_date"):
+        check(parsed(rows(3, row1={"revenue_date": dt.date(2026, 11, 4)})))
+
+
+def test_rows_must_add_up_to_the_reports_own_totals() -> None:
+    data = rows(3)
+    stated = {"rows": 3, "impressions": sum(r["impressions"] for r in data),
+              "clicks": sum(r["clicks"] for r in data),
+              "revenue": sum((r["revenue"] for r in data), Decimal(0)) + Decimal("0.000001")}
+    with pytest.raises(ValidationFailed, match="total revenue"):
+        check(parsed(data, stated))
+
+
+def test_a_silent_row_cap_shows_as_a_row_count_mismatch() -> None:
+    data = rows(3)
+    stated = {"rows": 5, "impressions": 0, "clicks": 0, "revenue": Decimal(0)}
+    with pytest.raises(ValidationFailed, match="total rows"):
+        check(parsed(data, stated))
+
+
+def test_an_empty_report_fails() -> None:
+    with pytest.raises(ValidationFailed, match="no rows"):
+        check(parsed([], {"rows": 0, "impressions": 0, "clicks": 0, "revenue": 0}))
