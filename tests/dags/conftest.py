@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ssp_revenue_airflow import local
+
+from ..conftest import LOCAL, ROOT
+
+
+@pytest.fixture(scope="session")
+def dagbag() -> Any:
+    local.migrate_db(dict(os.environ))
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+@pytest.fixture
+def daily_dag(dagbag: Any) -> Any:
+    return dagbag.get_dag("ssp_revenue_daily")
+
+
+@pytest.fixture
+def airflow_lake(stack_state: dict[str, object], emulator: Any,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The DAG pointed at the local stack, with a bucket and database of this test's own."""
+    from ssp_revenue import runtime
+    from ssp_revenue.settings import Settings
+
+    for key, value in local.stack_environment(LOCAL / "stack.json").items():
+        monkeypatch.setenv(key, value)
+    suffix = uuid.uuid4().hex[:10]
+    monkeypatch.setenv("SSP_REVENUE_BUCKET", f"d-{suffix}")
+    monkeypatch.setenv("SSP_REVENUE_GLUE_DATABASE", f"d_{suffix}")
+    settings = Settings.from_env()
+    yield runtime.services_for(settings)

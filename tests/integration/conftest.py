@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from ssp_revenue import registry, runtime
+from ssp_revenue.clock import EmulatorClock
+from ssp_revenue.connectors import Credentials, RetryPolicy, connector_class
+from ssp_revenue.credentials import emulator_credentials
+from ssp_revenue.pipeline import Services
+from ssp_revenue.query import LocalEngine
+
+pytestmark = pytest.mark.integration
+
+TOKYO_06 = dt.time(6, 0)
+
+
+def run_instant(day: dt.date) -> dt.datetime:
+    """06:05 JST the day after ``day``: when the daily run for ``day`` fetches."""
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6, 5), tzinfo=ZoneInfo("Asia/Tokyo"))
+    return local.astimezone(dt.timezone.utc)
+
+
+class Lake:
+    """One test's lake on the real local stack: services, connector and query engine."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.services: Services = runtime.services_for(settings)
+        runtime.bootstrap(self.services)
+        self.config = registry.find(
+            registry.load_registry(settings.config_dir / "ssps.yaml"), "adpulse")
+        self.clock = self.services.clock
+        assert isinstance(self.clock, EmulatorClock)
+
+    def connector(self, credentials: Credentials | None = None) -> Any:
+        return connector_class(self.config.style)(
+            self.config, credentials or emulator_credentials("adpulse", self.settings.emulator_url),
+            clock=self.clock, retry=RetryPolicy(attempts=4, initial=0.01, jitter=0.01),
+        )
+
+    def engine(self) -> LocalEngine:
+        return LocalEngine(self.settings, self.services.catalog.glue, self.services.s3)
+
+    def keys(self, prefix: str) -> list[str]:
+        from ssp_revenue import lake
+
+        return lake.list_keys(self.services.s3, self.settings.bucket, prefix)
+
+
+@pytest.fixture
+def lake_env(lake_settings: Any, emulator: Any) -> Lake:
+    return Lake(lake_settings)
