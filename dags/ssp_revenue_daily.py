@@ -10,6 +10,9 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 
 from ssp_revenue_airflow import tasks as steps
 
+# A pipeline job (plain JSON dict) at run time; its XComArg while the DAG is parsed.
+Job = Any
+
 
 @dag(
     dag_id="ssp_revenue_daily",
@@ -20,7 +23,11 @@ from ssp_revenue_airflow import tasks as steps
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5)},
-    params={"revenue_date": Param(None, type=["null", "string"], description="newest revenue date to (re)fetch, YYYY-MM-DD")},
+    params={
+        "revenue_date": Param(
+            None, type=["null", "string"], description="newest revenue date to (re)fetch, YYYY-MM-DD"
+        )
+    },
     tags=["ssp-revenue"],
 )
 def ssp_revenue_daily() -> None:
@@ -29,19 +36,19 @@ def ssp_revenue_daily() -> None:
         return steps.plan(get_current_context())
 
     @task
-    def fetch(job: dict[str, Any]) -> dict[str, Any]:
+    def fetch(job: Job) -> dict[str, Any]:
         return steps.fetch(job)
 
     @task
-    def validate(job: dict[str, Any]) -> dict[str, Any]:
+    def validate(job: Job) -> dict[str, Any]:
         return steps.validate(job)
 
     @task
-    def publish(job: dict[str, Any]) -> dict[str, Any]:
+    def publish(job: Job) -> dict[str, Any]:
         return steps.publish(job)
 
     @task_group
-    def per_ssp(job: dict[str, Any]) -> None:
+    def per_ssp(job: Job) -> None:
         # One mapped group per SSP: one SSP's failure does not block another.
         publish(validate(fetch(job)))
 

@@ -38,7 +38,7 @@ def stack_state() -> Iterator[dict[str, object]]:
 
 
 @pytest.fixture
-def emulator(stack_state: dict[str, object]) -> Iterator["EmulatorControl"]:
+def emulator(stack_state: dict[str, object]) -> Iterator[EmulatorControl]:
     control = EmulatorControl(str(stack_state["emulator_url"]))
     control.reset()
     yield control
@@ -89,7 +89,7 @@ class EmulatorControl:
 
 
 @pytest.fixture
-def lake_settings(stack_state: dict[str, object]) -> "object":
+def lake_settings(stack_state: dict[str, object]) -> object:
     """Settings on the local stack with a bucket and Glue database of this test's own."""
     from ssp_revenue.settings import Settings
 

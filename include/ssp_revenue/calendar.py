@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 def date_start(revenue_date: dt.date, tz: ZoneInfo) -> dt.datetime:
     """Start of the revenue date in the business time zone, as a UTC instant."""
     local = dt.datetime.combine(revenue_date, dt.time(0, 0), tzinfo=tz)
-    return local.astimezone(dt.timezone.utc)
+    return local.astimezone(dt.UTC)
 
 
 def cutoff(revenue_date: dt.date, tz: ZoneInfo, freeze_hours: int) -> dt.datetime:

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 
 
-class Reason(str, enum.Enum):
+class Reason(enum.StrEnum):
     """Why a step did not publish. The convergence policy classifies these."""
 
     DATA_NOT_READY = "data_not_ready"

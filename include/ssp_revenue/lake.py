@@ -30,7 +30,7 @@ def partition_value(value: str) -> str:
 
 def stamp(instant: dt.datetime) -> str:
     """A fetched_at stamp for keys: UTC, sortable, no characters S3 or Hive dislike."""
-    return instant.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return instant.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
 def raw_key(ssp: str, revenue_date: dt.date, fetched_at: dt.datetime, digest: str, ext: str) -> str:
@@ -48,7 +48,10 @@ def quarantine_key(ssp: str, revenue_date: dt.date, fetched_at: dt.datetime, dig
 
 
 def partition_prefix(table: str, ssp: str, revenue_date: dt.date) -> str:
-    return f"tables/{partition_value(table)}/revenue_date={revenue_date.isoformat()}/ssp={partition_value(ssp)}/"
+    return (
+        f"tables/{partition_value(table)}/revenue_date={revenue_date.isoformat()}/"
+        f"ssp={partition_value(ssp)}/"
+    )
 
 
 def version_prefix(table: str, ssp: str, revenue_date: dt.date, version: str) -> str:

@@ -63,8 +63,7 @@ def totals_of(table: pa.Table) -> Totals:
 
 def micros_to_money(micros: pa.Array | pa.ChunkedArray) -> pa.Array:
     """int64 micros -> decimal128(18, 6), exactly: the unscaled value *is* the micros."""
-    values = micros.to_numpy() if isinstance(micros, pa.Array) else micros.to_numpy()
-    values = values.astype(np.int64, copy=False)
+    values = micros.to_numpy().astype(np.int64, copy=False)
     words = np.empty((len(values), 2), dtype=np.int64)
     words[:, 0] = values
     words[:, 1] = np.where(values < 0, -1, 0)  # sign extension to 128 bits

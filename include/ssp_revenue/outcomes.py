@@ -9,7 +9,7 @@ import enum
 from ssp_revenue.errors import PipelineError, Reason
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     OK = "ok"
     CONVERGING = "converging"  # logged; the next run heals it
     ACTIONABLE = "actionable"  # alerted; nothing will heal it by waiting
@@ -85,9 +85,9 @@ class StepOutcome:
             ssp=str(data["ssp"]),
             revenue_date=dt.date.fromisoformat(str(data["revenue_date"])),
             step=str(data["step"]),
-            severity=Severity(data["severity"]),
+            severity=Severity(str(data["severity"])),
             detail=str(data["detail"]),
-            reason=Reason(data["reason"]) if data.get("reason") else None,
+            reason=Reason(str(data["reason"])) if data.get("reason") else None,
         )
 
 

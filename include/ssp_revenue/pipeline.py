@@ -18,8 +18,7 @@ from ssp_revenue.clock import Clock, parse_instant
 from ssp_revenue.connectors import ReportConnector, connector_class
 from ssp_revenue.errors import PipelineError, ValidationFailed
 from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
-from ssp_revenue.publish import content_hash, publish_batch
-from ssp_revenue.publish import VERSION_CHARS
+from ssp_revenue.publish import VERSION_CHARS, content_hash, publish_batch
 from ssp_revenue.registry import SspConfig
 from ssp_revenue.settings import Settings
 from ssp_revenue.validate import validate

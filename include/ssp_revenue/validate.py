@@ -58,7 +58,7 @@ def expectation_suite(config: SspConfig, revenue_date: dt.date) -> Any:
     """The row rules for one (SSP, date) batch."""
     import great_expectations as gx
 
-    e = gx.expectations
+    e: Any = gx.expectations
     suite = gx.ExpectationSuite(name=f"revenue.{config.name}")
     for name in schema.NORMALISED.names:
         suite.add_expectation(e.ExpectColumnValuesToNotBeNull(column=name))
@@ -116,7 +116,8 @@ def validate(
             row=first_row,
             **where,
         )
-    return ValidationReport(totals=actual, checks=len(expectation_suite(config, revenue_date).expectations) + 1)
+    checks = len(expectation_suite(config, revenue_date).expectations) + 1
+    return ValidationReport(totals=actual, checks=checks)
 
 
 def _row_failures(

@@ -83,7 +83,7 @@ def migrate_db(env: dict[str, str]) -> None:
 def run_instant(revenue_date: dt.date, tz: str = "Asia/Tokyo") -> dt.datetime:
     """When the scheduled run that covers ``revenue_date`` starts: D+1 06:00 business time."""
     local = dt.datetime.combine(revenue_date + dt.timedelta(days=1), dt.time(6), tzinfo=ZoneInfo(tz))
-    return local.astimezone(dt.timezone.utc)
+    return local.astimezone(dt.UTC)
 
 
 def run_day(dag: Any, revenue_date: dt.date, clock: Any, *, minutes_after: int = 5) -> Any:

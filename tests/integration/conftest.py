@@ -22,7 +22,7 @@ def run_instant(day: dt.date) -> dt.datetime:
     from zoneinfo import ZoneInfo
 
     local = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(6, 5), tzinfo=ZoneInfo("Asia/Tokyo"))
-    return local.astimezone(dt.timezone.utc)
+    return local.astimezone(dt.UTC)
 
 
 class Lake:

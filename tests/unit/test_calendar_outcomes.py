@@ -8,7 +8,7 @@ from ssp_revenue.errors import Reason
 from ssp_revenue.outcomes import Severity, classify
 
 TOKYO = ZoneInfo("Asia/Tokyo")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_cutoff_is_start_of_date_in_business_zone_plus_freeze_hours() -> None:

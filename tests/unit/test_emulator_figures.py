@@ -5,7 +5,7 @@ from ssp_revenue.emulator.figures import DEFAULT_PROFILES, figures, totals
 
 P = DEFAULT_PROFILES["adpulse"]
 DAY = dt.date(2026, 11, 5)
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_same_inputs_same_rows() -> None:

@@ -78,7 +78,7 @@ def test_html_error_page_is_not_read_as_a_report() -> None:
 
 def test_lineage_columns_complete_the_canonical_schema() -> None:
     parsed = AsyncJobConnector.parse(CONFIG, report_body(COLUMNS), {}, DAY)
-    at = dt.datetime(2026, 11, 6, tzinfo=dt.timezone.utc)
+    at = dt.datetime(2026, 11, 6, tzinfo=dt.UTC)
     full = normalise.with_lineage(parsed.table, source_version="v1", fetched_at=at,
                                   raw_object="s3://b/raw/x")
     assert full.schema.equals(schema.REVENUE)

@@ -39,7 +39,7 @@ def test_parquet_is_stamped_with_hash_and_row_count() -> None:
 
     content = table(rows(5))
     full = with_lineage(content, source_version="v", raw_object="s3://b/raw/x",
-                        fetched_at=dt.datetime(2026, 11, 6, tzinfo=dt.timezone.utc))
+                        fetched_at=dt.datetime(2026, 11, 6, tzinfo=dt.UTC))
     body = publish.parquet_bytes(full, "f" * 64)
     meta = pq.read_metadata(io.BytesIO(body))
     assert meta.num_rows == 5

@@ -79,7 +79,7 @@ class RetryPolicy:
     def wait(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(self.maximum, retry_after)
-        backoff = min(self.maximum, self.initial * 2 ** (attempt - 1))
+        backoff = min(self.maximum, self.initial * float(2 ** (attempt - 1)))
         return backoff + random.uniform(0, self.jitter)
 
 

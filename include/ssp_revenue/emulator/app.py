@@ -116,9 +116,9 @@ def create_app(state: EmulatorState | None = None) -> Flask:
             time.sleep(float(fault.params.get("seconds", 3)))
         return None
 
-    for name, profile in state.profiles.items():
-        register = STYLE_ROUTES.get(profile.style)
+    for name, emulated in state.profiles.items():
+        register = STYLE_ROUTES.get(emulated.style)
         if register is None:
-            raise ValueError(f"emulated ssp {name!r} has unknown style {profile.style!r}")
+            raise ValueError(f"emulated ssp {name!r} has unknown style {emulated.style!r}")
         register(app, state, name)
     return app

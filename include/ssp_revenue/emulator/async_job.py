@@ -56,7 +56,9 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         with state.lock:
             state.tokens[value] = (ssp, state.now + TOKEN_TTL)
         return jsonify(
-            access_token=value, token_type="Bearer", expires_in=int(TOKEN_TTL.total_seconds())
+            access_token=value,
+            token_type="Bearer",  # noqa: S106 - a token type, not a secret
+            expires_in=int(TOKEN_TTL.total_seconds()),
         )
 
     @app.post(base + "/v1/reports", endpoint=f"{ssp}_create")

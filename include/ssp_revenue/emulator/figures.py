@@ -46,7 +46,7 @@ class SspProfile:
     def date_end(self, revenue_date: dt.date) -> dt.datetime:
         tz = ZoneInfo(self.timezone)
         end = dt.datetime.combine(revenue_date + dt.timedelta(days=1), dt.time(0), tzinfo=tz)
-        return end.astimezone(dt.timezone.utc)
+        return end.astimezone(dt.UTC)
 
     def available_at(self, revenue_date: dt.date) -> dt.datetime:
         return self.date_end(revenue_date) + dt.timedelta(hours=self.available_after_hours)

@@ -9,6 +9,7 @@ import io
 import itertools
 import threading
 from collections import OrderedDict
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -43,7 +44,7 @@ class EmulatorState:
     def __init__(self, seed: int = 1, now: dt.datetime | None = None) -> None:
         self.lock = threading.RLock()
         self.seed = seed
-        self.now = now or dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+        self.now = now or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         self.profiles: dict[str, SspProfile] = dict(DEFAULT_PROFILES)
         self.faults = FaultBoard()
         self.jobs: OrderedDict[str, Job] = OrderedDict()
