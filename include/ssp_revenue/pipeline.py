@@ -15,7 +15,7 @@ from typing import Any
 from ssp_revenue import calendar, lake
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, parse_instant
-from ssp_revenue.connectors import ReportConnector, connector_class
+from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
 from ssp_revenue.errors import PipelineError, ValidationFailed
 from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
 from ssp_revenue.publish import VERSION_CHARS, content_hash, publish_batch
@@ -90,15 +90,19 @@ def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Servic
     return job
 
 
+def read_landed(config: SspConfig, services: Services, key: str, day: dt.date) -> ParsedReport:
+    """Parse a landed raw body: the only input of validate and publish, so both see the same rows."""
+    body, facts = lake.read_raw(services.s3, services.bucket, key)
+    return connector_class(config.style).parse(config, body, facts, day)
+
+
 def validate_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
     """Parse and validate each landed body; failures go to quarantine with the reason."""
-    parser = connector_class(config.style)
     for item in job["fetched"]:
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
         try:
-            body, facts = lake.read_raw(services.s3, services.bucket, key)
-            parsed = parser.parse(config, body, facts, day)
+            parsed = read_landed(config, services, key, day)
             report = validate(parsed, config=config, revenue_date=day, file=key)
         except PipelineError as exc:
             exc.located(ssp=config.name, revenue_date=day, file=key)
@@ -120,13 +124,11 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
 
 def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
     """Publish each validated batch (re-read from raw, re-hashed, must match)."""
-    parser = connector_class(config.style)
     for item in job["validated"]:
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
         try:
-            body, facts = lake.read_raw(services.s3, services.bucket, key)
-            parsed = parser.parse(config, body, facts, day)
+            parsed = read_landed(config, services, key, day)
             result = publish_batch(
                 parsed.table, ssp=config.name, revenue_date=day,
                 fetched_at=parse_instant(item["fetched_at"]), raw_object=key,

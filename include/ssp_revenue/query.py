@@ -101,27 +101,21 @@ class LocalEngine:
         return ds.dataset(sorted(files), schema=table_schema.remove_metadata(),
                           format="parquet", filesystem=self.filesystem)
 
+    def _execute(self, connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+        for name in referenced_tables(sql):
+            if name in catalog_mod.TABLES:
+                connection.register(name, self.dataset(name))
+        return connection.execute(to_duckdb(sql, self.settings.glue_database))
+
     def query(self, sql: str) -> QueryResult:
-        connection = duckdb.connect()
-        try:
-            for name in referenced_tables(sql):
-                if name in catalog_mod.TABLES:
-                    connection.register(name, self.dataset(name))
-            result = connection.execute(to_duckdb(sql, self.settings.glue_database))
+        with duckdb.connect() as connection:
+            result = self._execute(connection, sql)
             columns = [d[0] for d in result.description or []]
             return QueryResult(columns, [tuple(r) for r in result.fetchall()])
-        finally:
-            connection.close()
 
     def arrow(self, sql: str) -> pa.Table:
-        connection = duckdb.connect()
-        try:
-            for name in referenced_tables(sql):
-                if name in catalog_mod.TABLES:
-                    connection.register(name, self.dataset(name))
-            return connection.execute(to_duckdb(sql, self.settings.glue_database)).to_arrow_table()
-        finally:
-            connection.close()
+        with duckdb.connect() as connection:
+            return self._execute(connection, sql).to_arrow_table()
 
 
 class AthenaEngine:
