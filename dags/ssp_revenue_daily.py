@@ -1,4 +1,4 @@
-"""Daily SSP revenue: plan the due dates, then per SSP fetch -> validate -> publish."""
+"""Daily SSP revenue: plan the due dates, then per SSP fetch -> validate -> publish -> finalize."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pendulum
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
 
 from ssp_revenue_airflow import tasks as steps
+from ssp_revenue_airflow.notifier import SspRevenueNotifier
 
 # A pipeline job (plain JSON dict) at run time; its XComArg while the DAG is parsed.
 Job = Any
@@ -22,7 +23,11 @@ Job = Any
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": dt.timedelta(minutes=5)},
+    default_args={
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=5),
+        "on_failure_callback": [SspRevenueNotifier()],
+    },
     params={
         "revenue_date": Param(
             None, type=["null", "string"], description="newest revenue date to (re)fetch, YYYY-MM-DD"
@@ -47,10 +52,17 @@ def ssp_revenue_daily() -> None:
     def publish(job: Job) -> dict[str, Any]:
         return steps.publish(job)
 
+    @task
+    def finalize(job: Job) -> dict[str, Any]:
+        return steps.finalize(job)
+
     @task_group
     def per_ssp(job: Job) -> None:
         # One mapped group per SSP: one SSP's failure does not block another.
-        publish(validate(fetch(job)))
+        # Freezing runs right after publishing, in the same group: it reads only
+        # publish_log and the clock, so running it here (not on an asset event
+        # that may be missed) keeps every run self-sufficient.
+        finalize(publish(validate(fetch(job))))
 
     per_ssp.expand(job=plan())
 

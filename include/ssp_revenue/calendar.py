@@ -37,10 +37,12 @@ def anchor_date(
     return instant.astimezone(tz).date() - dt.timedelta(days=1)
 
 
-def dates_due(anchor: dt.date, refetch_days: int) -> list[dt.date]:
-    """Every date in the refetch window ending at ``anchor``, oldest first.
+def dates_due(anchor: dt.date, refetch_days: int, adjustment_days: int = 0) -> list[dt.date]:
+    """Every date a run re-fetches, oldest first: the refetch window ending at ``anchor``,
+    widened to the adjustment horizon (frozen dates keep being fetched so that later
+    restatements become adjustments).
 
     Re-fetching the whole window each run is what heals a missed or failed run.
-    Dates already frozen are dropped by the caller once the freeze ledger exists.
     """
-    return [anchor - dt.timedelta(days=n) for n in range(refetch_days - 1, -1, -1)]
+    days = max(refetch_days, adjustment_days)
+    return [anchor - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]

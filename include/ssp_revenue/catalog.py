@@ -25,6 +25,9 @@ PARQUET_OUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 TABLES: dict[str, pa.Schema] = {
     "revenue": schema.REVENUE,
     "publish_log": schema.PUBLISH_LOG,
+    "revenue_final": schema.REVENUE_FINAL,
+    "revenue_adjustments": schema.REVENUE_ADJUSTMENTS,
+    "pipeline_events": schema.PIPELINE_EVENTS,
 }
 
 
@@ -138,6 +141,26 @@ class GlueCatalog:
             )
         except ClientError as exc:
             raise StorageError(f"glue update_partition {table}/{revenue_date}/{ssp}: {exc}") from exc
+
+    def create_partition_once(
+        self, table: str, revenue_date: str, ssp: str, location: str, parameters: dict[str, str]
+    ) -> bool:
+        """Create a partition that must never move (revenue_final). False if it existed."""
+        try:
+            self.glue.create_partition(
+                DatabaseName=self.database,
+                TableName=table,
+                PartitionInput={
+                    "Values": [revenue_date, ssp],
+                    "StorageDescriptor": _storage(TABLES[table], location),
+                    "Parameters": parameters,
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == "AlreadyExistsException":
+                return False
+            raise StorageError(f"glue create_partition {table}/{revenue_date}/{ssp}: {exc}") from exc
+        return True
 
     def partitions(self, table: str) -> list[Partition]:
         out: list[Partition] = []

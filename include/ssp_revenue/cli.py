@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"{outcome['step']:9} {outcome['ssp']} {outcome['revenue_date']} "
                   f"[{outcome['severity']}] {outcome['detail']}")
         try:
-            raise_if_actionable(job)
+            raise_if_actionable(job, services)
         except ActionableFailure as exc:
             print(str(exc), file=sys.stderr)
             failed = True

@@ -18,6 +18,10 @@ class Reason(enum.StrEnum):
     SCHEMA_DRIFT = "schema_drift"
     VALIDATION = "validation_failed"
     STORAGE = "storage_error"
+    NO_VERSION_AT_CUTOFF = "no_version_at_cutoff"
+    LATE_VERSION = "late_version"
+    LEDGER_MISMATCH = "ledger_mismatch"
+    LARGE_RESTATEMENT = "large_restatement"
 
 
 class PipelineError(Exception):
@@ -110,3 +114,7 @@ class ValidationFailed(PipelineError):
 
 class StorageError(PipelineError):
     reason = Reason.STORAGE
+
+
+class FreezeProblem(PipelineError):
+    """Freezing could not (yet) give a date its final figures; ``reason`` says why."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+from typing import Any
 
 from ssp_revenue.errors import PipelineError, Reason
 
@@ -16,7 +17,15 @@ class Severity(enum.StrEnum):
 
 
 # Reasons that never heal by waiting, whatever the date.
-_ALWAYS_ACTIONABLE = frozenset({Reason.AUTH, Reason.SCHEMA_DRIFT})
+_ALWAYS_ACTIONABLE = frozenset(
+    {
+        Reason.AUTH,
+        Reason.SCHEMA_DRIFT,
+        Reason.LATE_VERSION,
+        Reason.LEDGER_MISMATCH,
+        Reason.LARGE_RESTATEMENT,
+    }
+)
 # Reasons that heal while the date is still open (before its cutoff).
 _CONVERGING_BEFORE_CUTOFF = frozenset(
     {
@@ -31,11 +40,31 @@ _CONVERGING_BEFORE_CUTOFF = frozenset(
 )
 
 
-def classify(reason: Reason, *, now: dt.datetime, cutoff: dt.datetime) -> Severity:
-    """One place decides: converging while the date can still be fixed by a rerun."""
+def classify(
+    reason: Reason,
+    *,
+    now: dt.datetime,
+    cutoff: dt.datetime,
+    grace: dt.timedelta = dt.timedelta(0),
+    frozen: bool = False,
+) -> Severity:
+    """One place decides: converging while a rerun can still fix it, actionable otherwise.
+
+    - auth failures, schema drift, late versions, ledger mismatches and large
+      restatements always need a person;
+    - a date with no validated version at its cutoff waits (converging) until
+      the grace period ends, then needs a person;
+    - anything transient (not ready, 429, 5xx, timeouts, a malformed or invalid
+      batch, a storage hiccup) converges while the date is before its cutoff,
+      and also once the date is frozen (its final figures are safe; later
+      fetches only feed adjustments); at or after the cutoff of an unfrozen date
+      it needs a person.
+    """
     if reason in _ALWAYS_ACTIONABLE:
         return Severity.ACTIONABLE
-    if reason in _CONVERGING_BEFORE_CUTOFF and now < cutoff:
+    if reason is Reason.NO_VERSION_AT_CUTOFF:
+        return Severity.CONVERGING if now < cutoff + grace else Severity.ACTIONABLE
+    if reason in _CONVERGING_BEFORE_CUTOFF and (now < cutoff or frozen):
         return Severity.CONVERGING
     return Severity.ACTIONABLE
 
@@ -58,16 +87,11 @@ class StepOutcome:
     @classmethod
     def failed(
         cls, error: PipelineError, *, ssp: str, revenue_date: dt.date, step: str,
-        now: dt.datetime, cutoff: dt.datetime,
+        now: dt.datetime, cutoff: dt.datetime, grace: dt.timedelta = dt.timedelta(0),
+        frozen: bool = False,
     ) -> StepOutcome:
-        return cls(
-            ssp,
-            revenue_date,
-            step,
-            classify(error.reason, now=now, cutoff=cutoff),
-            str(error),
-            error.reason,
-        )
+        severity = classify(error.reason, now=now, cutoff=cutoff, grace=grace, frozen=frozen)
+        return cls(ssp, revenue_date, step, severity, str(error), error.reason)
 
     def to_dict(self) -> dict[str, str | None]:
         return {
@@ -94,7 +118,8 @@ class StepOutcome:
 class ActionableFailure(Exception):
     """Raised at the end of a step when any (SSP, date) needs a person."""
 
-    def __init__(self, outcomes: list[StepOutcome]) -> None:
+    def __init__(self, outcomes: list[StepOutcome], alerts: list[Any] | None = None) -> None:
         self.outcomes = outcomes
+        self.alerts = alerts or []
         lines = "\n".join(f"  - {o.ssp} {o.revenue_date}: {o.detail}" for o in outcomes)
         super().__init__(f"{len(outcomes)} actionable outcome(s):\n{lines}")

@@ -12,7 +12,8 @@ import datetime as dt
 import logging
 from typing import Any
 
-from ssp_revenue import calendar, lake
+from ssp_revenue import adjustments, calendar, events, freeze, lake
+from ssp_revenue.alerts import Alert, AlertLedger
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, parse_instant
 from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
@@ -43,10 +44,11 @@ class Services:
         return calendar.cutoff(revenue_date, self.settings.tz, self.settings.freeze_hours)
 
 
-def new_job(ssp: str, dates: list[dt.date]) -> dict[str, Any]:
+def new_job(ssp: str, dates: list[dt.date], frozen: set[dt.date] | None = None) -> dict[str, Any]:
     return {
         "ssp": ssp,
         "dates": [d.isoformat() for d in dates],
+        "frozen": sorted(d.isoformat() for d in (frozen or set()) if d in set(dates)),
         "fetched": [],
         "validated": [],
         "published": [],
@@ -64,8 +66,11 @@ def _record(job: dict[str, Any], outcome: StepOutcome) -> None:
 def _failed(job: dict[str, Any], error: PipelineError, step: str, day: dt.date,
             services: Services) -> None:
     error.located(ssp=job["ssp"], revenue_date=day)
-    _record(job, StepOutcome.failed(error, ssp=job["ssp"], revenue_date=day, step=step,
-                                    now=services.clock.now(), cutoff=services.cutoff(day)))
+    _record(job, StepOutcome.failed(
+        error, ssp=job["ssp"], revenue_date=day, step=step, now=services.clock.now(),
+        cutoff=services.cutoff(day), grace=services.settings.grace,
+        frozen=day.isoformat() in job.get("frozen", ()),
+    ))
 
 
 def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Services) -> dict[str, Any]:
@@ -147,23 +152,87 @@ def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> 
     return job
 
 
+def freeze_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
+    """Freeze every due date whose cutoff has passed; book restatements of frozen ones."""
+    settings = services.settings
+    for text in job["dates"]:
+        day = dt.date.fromisoformat(text)
+        now = services.clock.now()
+        try:
+            result = freeze.freeze_date(job["ssp"], day, settings=settings, s3=services.s3,
+                                        catalog=services.catalog, now=now)
+            if result.entry is None:
+                continue  # still open: the cutoff has not passed
+            entry = result.entry
+            if result.state == "frozen":
+                detail = f"froze version {entry.version} ({entry.row_count} rows, revenue {entry.revenue})"
+                _record(job, StepOutcome.ok(job["ssp"], day, "freeze", detail))
+            if text not in job.setdefault("frozen", []):
+                job["frozen"].append(text)
+            if day >= now.astimezone(settings.tz).date() - dt.timedelta(days=settings.adjustment_days):
+                booked = adjustments.reconcile(result.entry, settings=settings, s3=services.s3,
+                                               catalog=services.catalog, now=now)
+                if booked.sequence is not None:
+                    _record(job, StepOutcome.ok(
+                        job["ssp"], day, "adjust",
+                        f"restatement after the freeze: batch {booked.sequence}, {booked.rows} keys, "
+                        f"revenue {booked.revenue_delta:+}; drift from frozen {booked.drift_from_frozen:+}"))
+                adjustments.check_threshold(booked, result.entry, settings)
+        except PipelineError as exc:
+            _failed(job, exc, "freeze", day, services)
+    return job
+
+
 def outcomes(job: dict[str, Any]) -> list[StepOutcome]:
     return [StepOutcome.from_dict(o) for o in job["outcomes"]]
 
 
-def raise_if_actionable(job: dict[str, Any]) -> None:
-    """End of an SSP's run: converging outcomes were logged; actionable ones fail loudly."""
+def settle(job: dict[str, Any], services: Services) -> list[Alert]:
+    """End of an SSP's run: record events, claim alerts, fail loudly on new actionable ones.
+
+    Converging outcomes were logged and stay in pipeline_events. Each actionable
+    (SSP, date, reason) is alerted once: later runs that see it again only log it.
+    """
+    seen = outcomes(job)
+    events.record(seen, s3=services.s3, catalog=services.catalog, clock=services.clock)
+    ledger = AlertLedger(services.s3, services.bucket)
+    new: list[Alert] = []
+    for outcome in seen:
+        if outcome.severity is not Severity.ACTIONABLE:
+            continue
+        alert = Alert.from_outcome(outcome)
+        if alert in new:
+            continue
+        if ledger.claim(alert, services.clock.now()):
+            new.append(alert)
+        else:
+            log.warning("already alerted, not again: %s %s %s", alert.ssp, alert.revenue_date,
+                        alert.reason)
+    job["alerts"] = [a.to_dict() for a in new]
+    return new
+
+
+def raise_if_actionable(job: dict[str, Any], services: Services | None = None) -> None:
+    """Fail with every new actionable outcome (all of them when no alert ledger is given)."""
+    if services is not None:
+        alerts = settle(job, services)
+        if alerts:
+            raise ActionableFailure([o for o in outcomes(job) if o.severity is Severity.ACTIONABLE
+                                     and Alert.from_outcome(o) in alerts], alerts)
+        return
     actionable = [o for o in outcomes(job) if o.severity is Severity.ACTIONABLE]
     if actionable:
-        raise ActionableFailure(actionable)
+        raise ActionableFailure(actionable, [Alert.from_outcome(o) for o in actionable])
 
 
 def run_ssp(
     config: SspConfig, dates: list[dt.date], connector: ReportConnector, services: Services
 ) -> dict[str, Any]:
-    """All three steps in one process (CLI, demo, tests); same code the DAG runs."""
-    job = new_job(config.name, dates)
+    """Every step in one process (CLI, demo, tests); the same code the DAG runs."""
+    frozen = freeze.frozen_dates(services.s3, services.bucket, config.name)
+    job = new_job(config.name, dates, frozen)
     fetch_step(job, connector, services)
     validate_step(job, config, services)
     publish_step(job, config, services)
+    freeze_step(job, services)
     return job

@@ -253,6 +253,17 @@ def log_publish(
     return key
 
 
+def read_version(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version: str) -> pa.Table:
+    """One published version of the revenue table, as written (lineage included)."""
+    key = lake.version_prefix(TABLE, ssp, revenue_date, version) + PART
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        raise StorageError(f"cannot read version {version} at {key}: {exc}",
+                           ssp=ssp, revenue_date=revenue_date) from exc
+    return pq.read_table(io.BytesIO(body)).cast(schema.REVENUE)
+
+
 def read_publish_log(s3: Any, bucket: str, ssp: str, revenue_date: dt.date) -> pa.Table:
     """Every publish of one (SSP, date), oldest fetch first."""
     keys = lake.list_keys(s3, bucket, lake.partition_prefix("publish_log", ssp, revenue_date))

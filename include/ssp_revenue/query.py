@@ -8,6 +8,7 @@ in production it runs on Athena through PyAthena.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, Protocol
 
 import boto3
@@ -49,10 +50,29 @@ class QueryEngine(Protocol):
     def query(self, sql: str) -> QueryResult: ...
 
 
-def referenced_tables(sql: str) -> list[str]:
+VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
+
+
+def load_views(directory: Path = VIEWS_DIR) -> dict[str, str]:
+    """The analysts' views (include/sql/views): name -> the SELECT they stand for."""
+    views: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        tree = sqlglot.parse_one(path.read_text(), read="athena")
+        if not isinstance(tree, exp.Create) or str(tree.args.get("kind", "")).upper() != "VIEW":
+            raise ValueError(f"{path}: expected CREATE VIEW")
+        name = tree.this.name if isinstance(tree.this, exp.Table) else tree.this.this.name
+        views[name] = tree.expression.sql(dialect="athena")
+    return views
+
+
+def referenced_tables(sql: str, views: dict[str, str] | None = None) -> list[str]:
+    """Tables a query reads, views expanded to the tables they read."""
     tree = sqlglot.parse_one(sql, read="athena")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     names = {t.name for t in tree.find_all(exp.Table) if t.name not in ctes}
+    for name in list(names):
+        if views and name in views:
+            names.update(referenced_tables(views[name], views))
     return sorted(names)
 
 
@@ -60,7 +80,7 @@ def to_duckdb(sql: str, database: str) -> str:
     """Athena SQL -> DuckDB SQL, with ``database.table`` reduced to the registered view."""
     tree = sqlglot.parse_one(sql, read="athena")
     for table in tree.find_all(exp.Table):
-        if table.args.get("db") and table.args["db"].name == database:
+        if table.args.get("db") and table.args["db"].name in (database, "ssp_revenue"):
             table.set("db", None)
             table.set("catalog", None)
     return tree.sql(dialect="duckdb")
@@ -102,9 +122,15 @@ class LocalEngine:
                           format="parquet", filesystem=self.filesystem)
 
     def _execute(self, connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
-        for name in referenced_tables(sql):
+        views = load_views()
+        names = referenced_tables(sql, views)
+        for name in names:
             if name in catalog_mod.TABLES:
                 connection.register(name, self.dataset(name))
+        for name in names:
+            if name in views:
+                body = to_duckdb(views[name], self.settings.glue_database)
+                connection.execute(f'CREATE VIEW "{name}" AS {body}')
         return connection.execute(to_duckdb(sql, self.settings.glue_database))
 
     def query(self, sql: str) -> QueryResult:

@@ -57,6 +57,42 @@ PUBLISH_LOG = pa.schema(
 )
 
 
+# Frozen figures: the revenue columns as they were at the cutoff, plus when they were frozen.
+REVENUE_FINAL = pa.schema(
+    [*REVENUE, pa.field("finalized_at", pa.timestamp("us", tz="UTC"), nullable=False)],
+    metadata=REVENUE.metadata,
+)
+
+# Restatements seen after the freeze, as per-key deltas between two published versions.
+REVENUE_ADJUSTMENTS = pa.schema(
+    [REVENUE.field(n) for n in GRAIN]
+    + [
+        pa.field("impressions_delta", pa.int64(), nullable=False),
+        pa.field("clicks_delta", pa.int64(), nullable=False),
+        pa.field("revenue_delta", MONEY, nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("sequence", pa.int64(), nullable=False),
+        pa.field("detected_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("frozen_version", pa.string(), nullable=False),
+        pa.field("previous_version", pa.string(), nullable=False),
+        pa.field("source_version", pa.string(), nullable=False),
+    ]
+)
+
+# What the pipeline decided for one (SSP, date) and step: ok, converging or actionable.
+PIPELINE_EVENTS = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("step", pa.string(), nullable=False),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+
 def data_columns(schema: pa.Schema) -> pa.Schema:
     """The columns a Glue table declares, partition keys excluded."""
     return pa.schema([f for f in schema if f.name not in PARTITION_KEYS])

@@ -8,6 +8,7 @@ the test fixtures do).
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping
@@ -26,6 +27,10 @@ class Settings:
     business_tz: str = "Asia/Tokyo"
     freeze_hours: int = 60
     refetch_days: int = 7
+    grace_hours: int = 24
+    adjustment_days: int = 45
+    restatement_alert_jpy: int = 100_000
+    restatement_alert_pct: float = 1.0
     clock: str = "system"
     emulator_url: str | None = None
     athena_workgroup: str | None = None
@@ -38,6 +43,10 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.business_tz)
+
+    @property
+    def grace(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.grace_hours)
 
     @property
     def uses_athena(self) -> bool:
@@ -65,8 +74,11 @@ class Settings:
             raw = env.get(PREFIX + field.name.upper())
             if raw is None or raw == "":
                 continue
-            if field.name in ("freeze_hours", "refetch_days"):
+            if field.name in ("freeze_hours", "refetch_days", "grace_hours", "adjustment_days",
+                              "restatement_alert_jpy"):
                 values[field.name] = int(raw)
+            elif field.name == "restatement_alert_pct":
+                values[field.name] = float(raw)
             elif field.name in ("config_dir", "local_dir"):
                 values[field.name] = Path(raw)
             else:
@@ -79,6 +91,8 @@ class Settings:
         ZoneInfo(self.business_tz)  # raises on an unknown zone
         if self.freeze_hours <= 0:
             raise ValueError(f"{PREFIX}FREEZE_HOURS must be positive, got {self.freeze_hours}")
+        if self.grace_hours < 0 or self.adjustment_days < 0:
+            raise ValueError(f"{PREFIX}GRACE_HOURS and {PREFIX}ADJUSTMENT_DAYS must not be negative")
         if self.refetch_days <= 0:
             raise ValueError(f"{PREFIX}REFETCH_DAYS must be positive, got {self.refetch_days}")
         if self.clock not in ("system", "emulator"):

@@ -1,7 +1,8 @@
 """Task bodies for the DAGs: assemble inputs, call the library, map outcomes to task states.
 
-Converging outcomes end the task successfully (logged with their reason);
-actionable ones fail it with AirflowFailException (no pointless retries).
+Converging outcomes end the task successfully (logged with their reason, and
+kept in pipeline_events); new actionable ones fail the last task of the SSP's
+group with ActionableAlert (no pointless retries), whose notifier delivers them.
 Unexpected errors propagate and use the task's normal retries.
 """
 
@@ -12,14 +13,13 @@ import logging
 import os
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowFailException
-
-from ssp_revenue import calendar, pipeline, registry, runtime
+from ssp_revenue import calendar, freeze, pipeline, registry, runtime
 from ssp_revenue.connectors import connector_class
 from ssp_revenue.outcomes import ActionableFailure
 from ssp_revenue.pipeline import Services
 from ssp_revenue.settings import Settings
 from ssp_revenue_airflow.hooks import SspConnectionHook, aws_clients
+from ssp_revenue_airflow.notifier import ActionableAlert
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +53,15 @@ def revenue_anchor(context: Any, tz: Any) -> dt.date:
 def plan(context: Any) -> list[dict[str, Any]]:
     current = settings()
     anchor = revenue_anchor(context, current.tz)
-    dates = calendar.dates_due(anchor, current.refetch_days)
+    dates = calendar.dates_due(anchor, current.refetch_days, current.adjustment_days)
     ssps = registry.load_registry(current.config_dir / "ssps.yaml")
-    runtime.bootstrap(services(current))
+    svc = services(current)
+    runtime.bootstrap(svc)
     log.info("revenue dates due: %s .. %s for %s", dates[0], dates[-1], [s.name for s in ssps])
-    return [pipeline.new_job(s.name, dates) for s in ssps]
+    return [
+        pipeline.new_job(s.name, dates, freeze.frozen_dates(svc.s3, svc.bucket, s.name))
+        for s in ssps
+    ]
 
 
 def _config(current: Settings, job: dict[str, Any]) -> registry.SspConfig:
@@ -80,9 +84,16 @@ def validate(job: dict[str, Any]) -> dict[str, Any]:
 
 def publish(job: dict[str, Any]) -> dict[str, Any]:
     current = settings()
-    job = pipeline.publish_step(job, _config(current, job), services(current))
+    return pipeline.publish_step(job, _config(current, job), services(current))
+
+
+def finalize(job: dict[str, Any]) -> dict[str, Any]:
+    """Freeze due dates, book adjustments, then settle: alert new actionable outcomes once."""
+    current = settings()
+    svc = services(current)
+    job = pipeline.freeze_step(job, svc)
     try:
-        pipeline.raise_if_actionable(job)
+        pipeline.raise_if_actionable(job, svc)
     except ActionableFailure as exc:
-        raise AirflowFailException(str(exc)) from exc
+        raise ActionableAlert(str(exc), [a.to_dict() for a in exc.alerts]) from exc
     return job

@@ -1,0 +1,83 @@
+"""The one alert path: a notifier on task failure.
+
+Writes every alert to the local alerts log (JSON lines) and, when the
+Connections exist, to Slack (incoming webhook) and email (SMTP provider).
+Which (SSP, date, reason) deserve an alert, and only once, is decided by the
+library before the task fails; this only delivers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import requests
+from airflow.sdk import BaseHook, BaseNotifier
+from airflow.sdk.exceptions import AirflowFailException
+
+from ssp_revenue.alerts import AlertLog
+from ssp_revenue.runtime import clock_for
+from ssp_revenue.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SLACK_CONN_ID = "ssp_revenue_slack"
+SMTP_CONN_ID = "ssp_revenue_smtp"
+
+
+class ActionableAlert(AirflowFailException):
+    """Fails the task without retries and carries the alerts to the notifier."""
+
+    def __init__(self, message: str, alerts: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.alerts = alerts
+
+
+def alerts_log_path() -> Path:
+    default = Path(os.environ.get("AIRFLOW_HOME", ".")) / "alerts.jsonl"
+    return Path(os.environ.get("SSP_REVENUE_ALERTS_LOG", str(default)))
+
+
+def _connection(conn_id: str) -> Any | None:
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception:  # not configured: that channel is off
+        return None
+
+
+class SspRevenueNotifier(BaseNotifier):
+    template_fields = ()
+
+    def notify(self, context: Any) -> None:
+        exception = context.get("exception")
+        alerts = list(getattr(exception, "alerts", None) or [])
+        if not alerts:
+            ti = context.get("ti")
+            alerts = [{
+                "ssp": "",
+                "revenue_date": "",
+                "reason": "task_failed",
+                "step": getattr(ti, "task_id", "?"),
+                "detail": f"{type(exception).__name__}: {exception}",
+            }]
+        now = clock_for(Settings.from_env()).now()
+        AlertLog(alerts_log_path()).write(alerts, now)
+        text = "\n".join(f"[{a['reason']}] {a['ssp']} {a['revenue_date']}: {a['detail']}" for a in alerts)
+        slack = _connection(SLACK_CONN_ID)
+        if slack is not None:
+            url = slack.password or slack.host
+            requests.post(url, data=json.dumps({"text": "ssp-revenue alert\n" + text}),
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        smtp = _connection(SMTP_CONN_ID)
+        if smtp is not None:
+            from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+            recipients = (smtp.extra_dejson or {}).get("to")
+            if recipients:
+                with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
+                    hook.send_email_smtp(to=recipients, subject="ssp-revenue alert",
+                                         html_content=f"<pre>{text}</pre>")
+        log.warning("alerted: %s", text)
