@@ -60,22 +60,23 @@ def delta(old: pa.Table, new: pa.Table) -> pa.Table:
     def side(table: pa.Table, suffix: str) -> pa.Table:
         cols = {k: table[k] for k in keys}
         for m in measures:
-            cols[m + suffix] = table[m] if m != "revenue" else table[m].cast(_WIDE)
+            cols[m + suffix] = table[m]
         cols["currency" + suffix] = table["currency"]
         return pa.table(cols)
 
     joined = side(old, "_old").join(side(new, "_new"), keys=keys, join_type="full outer")
     out = {k: joined[k] for k in keys}
     for m in measures:
-        zero = pa.scalar(0, pa.int64()) if m != "revenue" else pa.scalar(decimal.Decimal(0), _WIDE)
+        zero = pa.scalar(0, pa.int64()) if m != "revenue" else pa.scalar(decimal.Decimal(0), schema.MONEY)
         new_values = pc.fill_null(joined[m + "_new"], zero)
         old_values = pc.fill_null(joined[m + "_old"], zero)
-        out[m + "_delta"] = pc.subtract(new_values, old_values)
+        difference = pc.subtract_checked(new_values, old_values)
+        out[m + "_delta"] = difference if m != "revenue" else difference.cast(schema.MONEY)
     out["currency"] = pc.coalesce(joined["currency_new"], joined["currency_old"])
     result = pa.table(out)
     changed = pc.or_(
         pc.or_(pc.not_equal(result["impressions_delta"], 0), pc.not_equal(result["clicks_delta"], 0)),
-        pc.not_equal(result["revenue_delta"], pa.scalar(decimal.Decimal(0), _WIDE)),
+        pc.not_equal(result["revenue_delta"], pa.scalar(decimal.Decimal(0), schema.MONEY)),
     )
     result = result.filter(changed)
     return result.sort_by([(k, "ascending") for k in keys])

@@ -37,7 +37,9 @@ def anchor_date(
     return instant.astimezone(tz).date() - dt.timedelta(days=1)
 
 
-def dates_due(anchor: dt.date, refetch_days: int, adjustment_days: int = 0) -> list[dt.date]:
+def dates_due(
+    anchor: dt.date, refetch_days: int, adjustment_days: int = 0, start: dt.date | None = None
+) -> list[dt.date]:
     """Every date a run re-fetches, oldest first: the refetch window ending at ``anchor``,
     widened to the adjustment horizon (frozen dates keep being fetched so that later
     restatements become adjustments).
@@ -45,4 +47,5 @@ def dates_due(anchor: dt.date, refetch_days: int, adjustment_days: int = 0) -> l
     Re-fetching the whole window each run is what heals a missed or failed run.
     """
     days = max(refetch_days, adjustment_days)
-    return [anchor - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
+    dates = [anchor - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
+    return [d for d in dates if start is None or d >= start]

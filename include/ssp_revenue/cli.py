@@ -69,7 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         dates = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     else:
         anchor = calendar.anchor_date(services.clock.now(), None, settings.tz)
-        dates = calendar.dates_due(anchor, settings.refetch_days)
+        dates = calendar.dates_due(anchor, settings.refetch_days, settings.adjustment_days,
+                                   settings.start_date)
     failed = False
     for config in ssps:
         connector = connector_class(config.style)(

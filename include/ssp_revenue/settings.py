@@ -31,6 +31,9 @@ class Settings:
     adjustment_days: int = 45
     restatement_alert_jpy: int = 100_000
     restatement_alert_pct: float = 1.0
+    # Revenue dates before this are out of scope (the pipeline's go-live): never
+    # fetched, never frozen, so history it never saw raises no late-freeze alerts.
+    start_date: dt.date | None = None
     clock: str = "system"
     emulator_url: str | None = None
     athena_workgroup: str | None = None
@@ -79,6 +82,8 @@ class Settings:
                 values[field.name] = int(raw)
             elif field.name == "restatement_alert_pct":
                 values[field.name] = float(raw)
+            elif field.name == "start_date":
+                values[field.name] = dt.date.fromisoformat(raw)
             elif field.name in ("config_dir", "local_dir"):
                 values[field.name] = Path(raw)
             else:

@@ -53,7 +53,11 @@ def revenue_anchor(context: Any, tz: Any) -> dt.date:
 def plan(context: Any) -> list[dict[str, Any]]:
     current = settings()
     anchor = revenue_anchor(context, current.tz)
-    dates = calendar.dates_due(anchor, current.refetch_days, current.adjustment_days)
+    dates = calendar.dates_due(anchor, current.refetch_days, current.adjustment_days,
+                               current.start_date)
+    if not dates:
+        log.info("no revenue dates due: %s is before the start date %s", anchor, current.start_date)
+        return []
     ssps = registry.load_registry(current.config_dir / "ssps.yaml")
     svc = services(current)
     runtime.bootstrap(svc)

@@ -43,9 +43,10 @@ def test_schedule_is_a_data_interval_timetable_at_six_tokyo(daily_dag: Any) -> N
 
 def test_tasks_and_wiring(daily_dag: Any) -> None:
     ids = set(daily_dag.task_ids)
-    assert ids == {"plan", "per_ssp.fetch", "per_ssp.validate", "per_ssp.publish"}
+    assert ids == {"plan", "per_ssp.fetch", "per_ssp.validate", "per_ssp.publish", "per_ssp.finalize"}
     assert daily_dag.get_task("per_ssp.validate").upstream_task_ids == {"per_ssp.fetch"}
     assert daily_dag.get_task("per_ssp.publish").upstream_task_ids == {"per_ssp.validate"}
+    assert daily_dag.get_task("per_ssp.finalize").upstream_task_ids == {"per_ssp.publish"}
     assert "plan" in daily_dag.get_task("per_ssp.fetch").upstream_task_ids
 
 

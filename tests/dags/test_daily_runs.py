@@ -34,7 +34,7 @@ def test_two_consecutive_days_publish_the_emulators_figures(
     assert "success" in str(first.state), states(first)
     second = local.run_day(daily_dag, DAY + dt.timedelta(days=1), clock)
     assert "success" in str(second.state), states(second)
-    assert states(second)["per_ssp.publish[0]"].endswith("success")
+    assert states(second)["per_ssp.finalize[0]"].endswith("success")
 
     published = totals_by_date(airflow_lake)
     # The window is 7 dates ending at each run's revenue date: D-6 .. D+1.
@@ -66,4 +66,4 @@ def test_revoked_credentials_fail_the_run_loudly(
     emulator.fault("adpulse", "revoked_credentials")
     run = local.run_day(daily_dag, DAY, clock)
     assert "failed" in str(run.state)
-    assert states(run)["per_ssp.publish[0]"].endswith("failed")
+    assert states(run)["per_ssp.finalize[0]"].endswith("failed")

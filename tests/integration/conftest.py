@@ -38,9 +38,13 @@ class Lake:
         assert isinstance(self.clock, EmulatorClock)
 
     def connector(self, credentials: Credentials | None = None) -> Any:
+        import time
+
         return connector_class(self.config.style)(
             self.config, credentials or emulator_credentials("adpulse", self.settings.emulator_url),
-            clock=self.clock, retry=RetryPolicy(attempts=4, initial=0.01, jitter=0.01),
+            clock=self.clock,
+            retry=RetryPolicy(attempts=4, initial=0.01, jitter=0.01,
+                              sleep=lambda s: time.sleep(min(s, 0.02))),
         )
 
     def engine(self) -> LocalEngine:

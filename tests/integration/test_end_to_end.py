@@ -38,7 +38,7 @@ def test_query_returns_the_emulators_truth_to_the_last_decimal(lake_env, emulato
     at = run_instant(DAY)
     emulator.set_clock(at)
     job = run(lake_env)
-    assert [o["severity"] for o in job["outcomes"]] == ["ok", "ok", "ok"]
+    assert [o["severity"] for o in job["outcomes"]] == ["ok", "ok", "ok"]  # not frozen yet
     truth = emulator.truth("adpulse", DAY, at)
     rows, impressions, clicks, revenue = published_totals(lake_env)
     assert (rows, impressions, clicks) == (truth["rows"], truth["impressions"], truth["clicks"])
@@ -123,9 +123,12 @@ def test_validation_failure_after_cutoff_is_actionable(lake_env, emulator) -> No
     emulator.set_clock(run_instant(DAY) + dt.timedelta(days=3))  # past cutoff (D + 60 h)
     emulator.fault("adpulse", "wrong_currency", date=DAY, times=1)
     job = run(lake_env)
-    [failed] = [o for o in job["outcomes"] if o["severity"] != "ok"]
+    failed, missing = [o for o in job["outcomes"] if o["severity"] != "ok"]
     assert failed["severity"] == "actionable" and failed["reason"] == "validation_failed"
     assert "currency" in failed["detail"]
+    # ...and with nothing validated by cutoff + grace, the date itself is reported.
+    assert (missing["step"], missing["reason"], missing["severity"]) == (
+        "freeze", "no_version_at_cutoff", "actionable")
     with pytest.raises(Exception, match="actionable"):
         pipeline.raise_if_actionable(job)
 
