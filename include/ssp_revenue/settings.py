@@ -29,8 +29,8 @@ class Settings:
     refetch_days: int = 7
     grace_hours: int = 24
     adjustment_days: int = 45
-    restatement_alert_jpy: int = 100_000
-    restatement_alert_pct: float = 1.0
+    restatement_alert_jpy: int = 1_000_000
+    restatement_alert_pct: float = 5.0
     # Revenue dates before this are out of scope (the pipeline's go-live): never
     # fetched, never frozen, so history it never saw raises no late-freeze alerts.
     start_date: dt.date | None = None

@@ -18,8 +18,14 @@ from zoneinfo import ZoneInfo
 from ssp_revenue_airflow import local
 
 SUMMARY_SQL = (
-    "SELECT revenue_date, ssp, count(*) AS rows, sum(impressions) AS impressions, "
-    "sum(revenue) AS revenue FROM revenue GROUP BY revenue_date, ssp ORDER BY revenue_date, ssp"
+    "SELECT revenue_date, ssp, status, count(*) AS rows, sum(impressions) AS impressions, "
+    "sum(revenue) AS revenue FROM revenue_status "
+    "GROUP BY revenue_date, ssp, status ORDER BY revenue_date, ssp"
+)
+ADJUSTMENTS_SQL = (
+    "SELECT revenue_date, ssp, sequence, count(*) AS keys, sum(revenue_delta) AS revenue_delta, "
+    "min(detected_at) AS detected_at FROM revenue_adjustments "
+    "GROUP BY revenue_date, ssp, sequence ORDER BY revenue_date, ssp, sequence"
 )
 
 
@@ -38,8 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     print("== starting the local stack (moto S3+Glue, SSP emulator)", flush=True)
     local_stack = stack.LocalStack(local_dir)
     state = local_stack.up()
+    until = args.until or (
+        dt.datetime.now(ZoneInfo("Asia/Tokyo")).date() - dt.timedelta(days=1)  # the demo's "today"
+    )
+    dates = [until - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     env = {**local.airflow_environment(local_dir), **local.stack_environment(local_stack.state_file)}
     env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # The demo's go-live is its first date; frozen dates keep being re-fetched for 10 days.
+    env.setdefault("SSP_REVENUE_START_DATE", dates[0].isoformat())
+    env.setdefault("SSP_REVENUE_ADJUSTMENT_DAYS", "10")
+    env.setdefault("SSP_REVENUE_ALERTS_LOG", str(local_dir / "alerts.jsonl"))
     os.environ.update(env)
     local.migrate_db(env)
 
@@ -66,8 +80,6 @@ def main(argv: list[str] | None = None) -> int:
     dag = bag.get_dag("ssp_revenue_daily")
     assert dag is not None
 
-    until = args.until or (dt.datetime.now(ZoneInfo(settings.business_tz)).date() - dt.timedelta(days=1))
-    dates = [until - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     failed = []
     for day in dates:
         started = time.monotonic()
@@ -79,8 +91,11 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(day)
 
     engine = LocalEngine(settings, services.catalog.glue, services.s3)
-    print("\n== ssp-revenue query: revenue per date and SSP (preliminary figures)")
+    print("\n== ssp-revenue query: revenue per date and SSP (final once frozen, 60 h after the date)")
     print(engine.query(SUMMARY_SQL).format())
+    print("\n== restatements seen after the freeze (revenue_final never changes)")
+    print(engine.query(ADJUSTMENTS_SQL).format())
+    print(f"\nAlerts: {local_dir / 'alerts.jsonl'} (large restatements are alerted once per date)")
     print(
         "\nThe stack is still up. Query more with, for example:\n"
         '  .venv/bin/ssp-revenue query "SELECT * FROM publish_log ORDER BY fetched_at"\n'

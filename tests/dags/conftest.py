@@ -25,8 +25,11 @@ def daily_dag(dagbag: Any) -> Any:
     return dagbag.get_dag("ssp_revenue_daily")
 
 
+START = "2026-11-05"
+
+
 @pytest.fixture
-def airflow_lake(stack_state: dict[str, object], emulator: Any,
+def airflow_lake(stack_state: dict[str, object], emulator: Any, tmp_path: Any,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The DAG pointed at the local stack, with a bucket and database of this test's own."""
     from ssp_revenue import runtime
@@ -37,5 +40,8 @@ def airflow_lake(stack_state: dict[str, object], emulator: Any,
     suffix = uuid.uuid4().hex[:10]
     monkeypatch.setenv("SSP_REVENUE_BUCKET", f"d-{suffix}")
     monkeypatch.setenv("SSP_REVENUE_GLUE_DATABASE", f"d_{suffix}")
+    monkeypatch.setenv("SSP_REVENUE_START_DATE", START)
+    monkeypatch.setenv("SSP_REVENUE_ADJUSTMENT_DAYS", "4")
+    monkeypatch.setenv("SSP_REVENUE_ALERTS_LOG", str(tmp_path / "alerts.jsonl"))
     settings = Settings.from_env()
     yield runtime.services_for(settings)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +24,12 @@ def totals_by_date(services: Any) -> dict[dt.date, tuple[int, Decimal]]:
     return {row[0]: (row[1], row[2]) for row in result.rows}
 
 
+def alerts() -> list[dict[str, Any]]:
+    from ssp_revenue.alerts import AlertLog
+
+    return AlertLog(Path(os.environ["SSP_REVENUE_ALERTS_LOG"])).read()
+
+
 def states(run: Any) -> dict[str, str]:
     return {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in run.get_task_instances()}
 
@@ -37,8 +45,8 @@ def test_two_consecutive_days_publish_the_emulators_figures(
     assert states(second)["per_ssp.finalize[0]"].endswith("success")
 
     published = totals_by_date(airflow_lake)
-    # The window is 7 dates ending at each run's revenue date: D-6 .. D+1.
-    assert sorted(published) == [DAY - dt.timedelta(days=n) for n in range(6, -2, -1)]
+    # The window ends at each run's revenue date and starts at the go-live date (DAY).
+    assert sorted(published) == [DAY, DAY + dt.timedelta(days=1)]
     at = clock.now()
     for day in (DAY, DAY + dt.timedelta(days=1)):
         truth = emulator.truth("adpulse", day, at)
@@ -52,8 +60,11 @@ def test_a_bad_batch_converges_without_failing_the_run(
     emulator.fault("adpulse", "malformed_rows", date=DAY, times=1)
     run = local.run_day(daily_dag, DAY, clock)
     assert "success" in str(run.state), states(run)
-    published = totals_by_date(airflow_lake)
-    assert DAY not in published and DAY - dt.timedelta(days=1) in published
+    assert totals_by_date(airflow_lake) == {}
+    assert alerts() == []  # converging: logged and kept in pipeline_events, no alert
+    events = LocalEngine(airflow_lake.settings, airflow_lake.catalog.glue, airflow_lake.s3).query(
+        "SELECT step, severity, reason FROM pipeline_events").rows
+    assert events == [("validate", "converging", "malformed_report")]
     keys = airflow_lake.s3.list_objects_v2(
         Bucket=airflow_lake.settings.bucket, Prefix="quarantine/")["KeyCount"]
     assert keys == 1
@@ -67,3 +78,19 @@ def test_revoked_credentials_fail_the_run_loudly(
     run = local.run_day(daily_dag, DAY, clock)
     assert "failed" in str(run.state)
     assert states(run)["per_ssp.finalize[0]"].endswith("failed")
+    assert [(a["revenue_date"], a["reason"]) for a in alerts()] == [(DAY.isoformat(), "auth")]
+    # The next run sees the same problem: logged, not alerted again.
+    again = local.run_day(daily_dag, DAY, clock, minutes_after=30)
+    assert "success" in str(again.state)
+    assert len(alerts()) == 1
+
+
+def test_freezing_in_the_daily_dag(daily_dag: Any, airflow_lake: Any, emulator: Any) -> None:
+    clock = EmulatorClock(airflow_lake.settings.emulator_url)
+    for n in range(4):
+        run = local.run_day(daily_dag, DAY + dt.timedelta(days=n), clock)
+        assert "success" in str(run.state), states(run)
+    engine = LocalEngine(airflow_lake.settings, airflow_lake.catalog.glue, airflow_lake.s3)
+    frozen = engine.query("SELECT DISTINCT revenue_date FROM revenue_final ORDER BY 1").rows
+    assert frozen == [(DAY,), (DAY + dt.timedelta(days=1),)]  # D+2 12:00 JST has passed for both
+    assert alerts() == [] or all(a["reason"] == "large_restatement" for a in alerts())

@@ -133,7 +133,7 @@ def test_one_second_after_cutoff_is_not_frozen(lake_env: Lake, emulator: Any) ->
 def test_restatement_after_freeze_is_booked_once_and_final_is_untouched(
     lake_env: Lake, emulator: Any
 ) -> None:
-    env = lake_env
+    env = Lake(dataclasses.replace(lake_env.settings, restatement_alert_pct=0.5))
     day = START
     cut = calendar.cutoff(day, env.settings.tz, 60)
     emulator.set_clock(cut - dt.timedelta(hours=1))
