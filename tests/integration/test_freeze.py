@@ -282,3 +282,31 @@ def test_delta_includes_keys_that_appear_or_vanish() -> None:
     result = adjustments.delta(old, table(new_rows)).to_pylist()
     by_unit = {r["ad_unit"]: r["revenue_delta"] for r in result}
     assert by_unit == {"u0": -rows(3)[0]["revenue"], "u1": Decimal("1.5"), "u3": rows(4)[3]["revenue"]}
+
+
+def test_a_table_that_disagrees_with_the_ledger_is_reported_not_rewritten(
+    lake_env: Lake, emulator: Any
+) -> None:
+    env = lake_env
+    day = START
+    cut = calendar.cutoff(day, env.settings.tz, 60)
+    emulator.set_clock(cut - dt.timedelta(hours=1))
+    pipeline.run_ssp(env.config, [day], env.connector(), env.services)
+    freeze.freeze_date("adpulse", day, settings=env.settings, s3=env.services.s3,
+                       catalog=env.services.catalog, now=cut)
+    # A mistaken operator points the frozen partition somewhere else.
+    glue = env.services.catalog.glue
+    found = env.services.catalog.get_partition("revenue_final", day.isoformat(), "adpulse")
+    assert found is not None
+    tampered = found.location.replace("version=", "version=0000")
+    glue.update_partition(
+        DatabaseName=env.settings.glue_database, TableName="revenue_final",
+        PartitionValueList=[day.isoformat(), "adpulse"],
+        PartitionInput={"Values": [day.isoformat(), "adpulse"],
+                        "StorageDescriptor": {"Location": tampered}, "Parameters": found.parameters})
+    emulator.set_clock(cut + dt.timedelta(hours=2))
+    job = pipeline.run_ssp(env.config, [day], env.connector(), env.services)
+    [problem] = [o for o in job["outcomes"] if o["step"] == "freeze"]
+    assert (problem["reason"], problem["severity"]) == ("ledger_mismatch", "actionable")
+    after = env.services.catalog.get_partition("revenue_final", day.isoformat(), "adpulse")
+    assert after is not None and after.location == tampered  # reported, not silently rewritten
