@@ -27,6 +27,7 @@ test: venv lint typecheck
 
 lint: venv
 	$(BIN)/ruff check include plugins dags tests benchmarks
+	$(BIN)/bandit -q -c pyproject.toml -r include plugins dags
 
 typecheck: venv
 	$(BIN)/mypy include/ssp_revenue plugins/ssp_revenue_airflow dags

@@ -66,6 +66,13 @@ class GlueCatalog:
         self.bucket = bucket
 
     def ensure_database(self) -> None:
+        """Create the database if absent (looked up first: workers may not create one)."""
+        try:
+            self.glue.get_database(Name=self.database)
+            return
+        except ClientError as exc:
+            if _code(exc) != "EntityNotFoundException":
+                raise
         try:
             self.glue.create_database(DatabaseInput={"Name": self.database})
         except ClientError as exc:
@@ -85,6 +92,12 @@ class GlueCatalog:
                 {"Name": "ssp", "Type": "string"},
             ],
         }
+        try:
+            self.glue.get_table(DatabaseName=self.database, Name=name)
+            return
+        except ClientError as exc:
+            if _code(exc) != "EntityNotFoundException":
+                raise
         try:
             self.glue.create_table(DatabaseName=self.database, TableInput=table_input)
         except ClientError as exc:

@@ -51,11 +51,13 @@ class EmulatorClock:
     """
 
     def __init__(self, emulator_url: str, timeout: float = 5.0) -> None:
+        if not emulator_url.startswith(("http://", "https://")):
+            raise ValueError(f"emulator URL must be http(s): {emulator_url!r}")
         self._url = emulator_url.rstrip("/") + "/_control/clock"
         self._timeout = timeout
 
     def now(self) -> dt.datetime:
-        with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310 - loopback URL from settings
+        with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310  # nosec B310 - http(s) checked
             body = json.loads(resp.read())
         return parse_instant(body["now"])
 
@@ -64,7 +66,7 @@ class EmulatorClock:
         req = urllib.request.Request(  # noqa: S310 - loopback URL from settings
             self._url, data=data, method="POST", headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(req, timeout=self._timeout):  # noqa: S310 - loopback URL
+        with urllib.request.urlopen(req, timeout=self._timeout):  # noqa: S310  # nosec B310 - http(s) checked
             pass
 
 

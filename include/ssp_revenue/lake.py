@@ -23,7 +23,7 @@ SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+-]{1,128}$")
 
 def partition_value(value: str) -> str:
     """Anything from outside that becomes part of a key or DDL passes a strict pattern."""
-    if not SAFE_VALUE.match(value) or ".." in value:
+    if not SAFE_VALUE.fullmatch(value) or ".." in value:
         raise ValueError(f"unsafe partition value {value!r}")
     return value
 

@@ -56,6 +56,11 @@ def new_job(ssp: str, dates: list[dt.date], frozen: set[dt.date] | None = None) 
     }
 
 
+def _metric(job: dict[str, Any], step: str, name: str, value: float) -> None:
+    """A number operators want on a dashboard; the Airflow layer emits it (StatsD/OTel)."""
+    job.setdefault("metrics", []).append({"step": step, "name": name, "value": value})
+
+
 def _record(job: dict[str, Any], outcome: StepOutcome) -> None:
     job["outcomes"].append(outcome.to_dict())
     level = logging.WARNING if outcome.severity is Severity.ACTIONABLE else logging.INFO
@@ -91,6 +96,8 @@ def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Servic
         job["fetched"].append(
             {"revenue_date": text, "raw_object": key, "fetched_at": fetched_at.isoformat()}
         )
+        _metric(job, "fetch", "reports_fetched", 1)
+        _metric(job, "fetch", "bytes_fetched", len(report.body))
         _record(job, StepOutcome.ok(job["ssp"], day, "fetch", f"landed {key}"))
     return job
 
@@ -122,6 +129,7 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
             continue
         version = content_hash(parsed.table)[:VERSION_CHARS]
         job["validated"].append({**item, "version": version, "totals": report.totals.to_dict()})
+        _metric(job, "validate", "rows_validated", report.totals.rows)
         _record(job, StepOutcome.ok(config.name, day, "validate",
                                     f"{report.totals.rows} rows passed, version {version}"))
     return job
@@ -144,6 +152,9 @@ def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> 
             _failed(job, exc, "publish", day, services)
             continue
         job["published"].append(result.to_dict())
+        if result.outcome == "published":
+            _metric(job, "publish", "rows_published", result.totals.rows)
+            _metric(job, "publish", "versions_switched", 1)
         _record(job, StepOutcome.ok(
             config.name, day, "publish",
             f"{result.outcome} version {result.version} ({result.totals.rows} rows, "
@@ -167,12 +178,15 @@ def freeze_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
             if result.state == "frozen":
                 detail = f"froze version {entry.version} ({entry.row_count} rows, revenue {entry.revenue})"
                 _record(job, StepOutcome.ok(job["ssp"], day, "freeze", detail))
+                start = calendar.date_start(day, settings.tz)
+                _metric(job, "freeze", "hours_to_freeze", (entry.finalized_at - start).total_seconds() / 3600)
             if text not in job.setdefault("frozen", []):
                 job["frozen"].append(text)
             if day >= now.astimezone(settings.tz).date() - dt.timedelta(days=settings.adjustment_days):
                 booked = adjustments.reconcile(result.entry, settings=settings, s3=services.s3,
                                                catalog=services.catalog, now=now)
                 if booked.sequence is not None:
+                    _metric(job, "freeze", "restatement_abs", float(abs(booked.revenue_delta)))
                     _record(job, StepOutcome.ok(
                         job["ssp"], day, "adjust",
                         f"restatement after the freeze: batch {booked.sequence}, {booked.rows} keys, "

@@ -23,7 +23,7 @@ LOOPBACK = "127.0.0.1"
 DEFAULTS = {"bucket": "ssp-revenue", "glue_database": "ssp_revenue", "region": "ap-northeast-1"}
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any key; these never leave loopback
+    "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105 - moto accepts any key; loopback only
     "AWS_DEFAULT_REGION": DEFAULTS["region"],
 }
 
@@ -46,7 +46,7 @@ def _alive(pid: int) -> bool:
 
 def _healthy(url: str, timeout: float = 2.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310  # nosec B310 - loopback http
             return bool(200 <= resp.status < 500)
     except OSError:
         return False

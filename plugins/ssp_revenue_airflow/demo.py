@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.standalone:
         airflow = Path(sys.executable).parent / "airflow"
-        os.execve(str(airflow), [str(airflow), "standalone"], {**os.environ, **env})  # noqa: S606
+        os.execve(str(airflow), [str(airflow), "standalone"], {**os.environ, **env})  # noqa: S606  # nosec B606
 
     from ssp_revenue import runtime
     from ssp_revenue.clock import EmulatorClock

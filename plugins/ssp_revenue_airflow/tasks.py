@@ -50,6 +50,21 @@ def revenue_anchor(context: Any, tz: Any) -> dt.date:
     return calendar.anchor_date(run_after or end, context.get("logical_date"), tz)
 
 
+def emit_metrics(job: dict[str, Any], step: str) -> None:
+    """Send this step's numbers through Airflow's metrics (StatsD / OpenTelemetry settings)."""
+    from airflow.sdk.observability.stats import Stats
+
+    for metric in job.get("metrics", []):
+        if metric["step"] != step:
+            continue
+        name = f"ssp_revenue.{metric['name']}"
+        tags = {"ssp": job["ssp"]}
+        if metric["name"] in ("hours_to_freeze", "restatement_abs"):
+            Stats.gauge(name, metric["value"], tags=tags)
+        else:
+            Stats.incr(name, int(metric["value"]), tags=tags)
+
+
 def plan(context: Any) -> list[dict[str, Any]]:
     current = settings()
     anchor = revenue_anchor(context, current.tz)
@@ -78,17 +93,23 @@ def fetch(job: dict[str, Any]) -> dict[str, Any]:
     svc = services(current)
     credentials = SspConnectionHook(config.connection_id).get_conn()
     connector = connector_class(config.style)(config, credentials, clock=svc.clock)
-    return pipeline.fetch_step(job, connector, svc)
+    job = pipeline.fetch_step(job, connector, svc)
+    emit_metrics(job, "fetch")
+    return job
 
 
 def validate(job: dict[str, Any]) -> dict[str, Any]:
     current = settings()
-    return pipeline.validate_step(job, _config(current, job), services(current))
+    job = pipeline.validate_step(job, _config(current, job), services(current))
+    emit_metrics(job, "validate")
+    return job
 
 
 def publish(job: dict[str, Any]) -> dict[str, Any]:
     current = settings()
-    return pipeline.publish_step(job, _config(current, job), services(current))
+    job = pipeline.publish_step(job, _config(current, job), services(current))
+    emit_metrics(job, "publish")
+    return job
 
 
 def finalize(job: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +117,7 @@ def finalize(job: dict[str, Any]) -> dict[str, Any]:
     current = settings()
     svc = services(current)
     job = pipeline.freeze_step(job, svc)
+    emit_metrics(job, "freeze")
     try:
         pipeline.raise_if_actionable(job, svc)
     except ActionableFailure as exc:

@@ -57,7 +57,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
             state.tokens[value] = (ssp, state.now + TOKEN_TTL)
         return jsonify(
             access_token=value,
-            token_type="Bearer",  # noqa: S106 - a token type, not a secret
+            token_type="Bearer",  # noqa: S106  # nosec B106 - a token type, not a secret
             expires_in=int(TOKEN_TTL.total_seconds()),
         )
 

@@ -63,7 +63,7 @@ DEFAULT_PROFILES: dict[str, SspProfile] = {
         timezone="Asia/Tokyo",
         currency="JPY",
         client_id="adpulse-client",
-        client_secret="adpulse-secret",  # noqa: S106 - the emulator's own demo credential
+        client_secret="adpulse-secret",  # noqa: S106  # nosec B106 - the emulator's own demo credential
     ),
 }
 
