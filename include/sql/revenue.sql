@@ -11,6 +11,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ssp_revenue.revenue (
   clicks          bigint,
   revenue         decimal(18,6),
   currency        string,
+  tz_policy       string,        -- business_zone | hourly_rebucketed | ssp_date
   source_version  string,
   fetched_at      timestamp,
   raw_object      string

@@ -74,7 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     failed = False
     for config in ssps:
         connector = connector_class(config.style)(
-            config, credentials.from_env(config.name, settings), clock=services.clock
+            config, credentials.from_env(config.name, settings), clock=services.clock,
+            business_tz=settings.business_tz,
         )
         job = run_ssp(config, dates, connector, services)
         for outcome in job["outcomes"]:

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from ssp_revenue.schema import TZ_POLICIES
+
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -21,6 +23,10 @@ class SspConfig:
     timezone: str
     currency: str
     restatement_horizon_hours: int = 48
+    # business_zone: reports already in the business zone; hourly_rebucketed: hourly
+    # rows re-bucketed into business dates; ssp_date: the SSP's day booked as the
+    # business day of the same date (daily-only reports in another zone).
+    tz_policy: str = "business_zone"
     options: dict[str, object] = dataclasses.field(default_factory=dict)
 
     @property
@@ -61,6 +67,8 @@ def load_registry(path: Path) -> list[SspConfig]:
             config.tz  # noqa: B018 - validates the zone name
         except Exception:
             raise RegistryError(f"{where}: unknown time zone {config.timezone!r}") from None
+        if config.tz_policy not in TZ_POLICIES:
+            raise RegistryError(f"{where}: tz_policy {config.tz_policy!r} is not one of {TZ_POLICIES}")
         seen.add(config.name)
         out.append(config)
     return out

@@ -9,6 +9,7 @@ MONEY_SCALE = 6
 SCHEMA_VERSION = "1"
 
 GRAIN = ("revenue_date", "ssp", "media", "ad_unit", "country", "device")
+TZ_POLICIES = ("business_zone", "hourly_rebucketed", "ssp_date")
 PARTITION_KEYS = ("revenue_date", "ssp")
 MEASURES = ("impressions", "clicks", "revenue")
 LINEAGE = ("source_version", "fetched_at", "raw_object")
@@ -25,6 +26,8 @@ REVENUE = pa.schema(
         pa.field("clicks", pa.int64(), nullable=False),
         pa.field("revenue", MONEY, nullable=False),
         pa.field("currency", pa.string(), nullable=False),
+        # How the SSP's report time zone was mapped onto the business date (see README).
+        pa.field("tz_policy", pa.string(), nullable=False),
         pa.field("source_version", pa.string(), nullable=False),
         pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("raw_object", pa.string(), nullable=False),

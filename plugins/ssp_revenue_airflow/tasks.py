@@ -92,7 +92,8 @@ def fetch(job: dict[str, Any]) -> dict[str, Any]:
     config = _config(current, job)
     svc = services(current)
     credentials = SspConnectionHook(config.connection_id).get_conn()
-    connector = connector_class(config.style)(config, credentials, clock=svc.clock)
+    connector = connector_class(config.style)(config, credentials, clock=svc.clock,
+                                              business_tz=current.business_tz)
     job = pipeline.fetch_step(job, connector, svc)
     emit_metrics(job, "fetch")
     return job

@@ -32,16 +32,17 @@ class Lake:
         self.settings = settings
         self.services: Services = runtime.services_for(settings)
         runtime.bootstrap(self.services)
-        self.config = registry.find(
-            registry.load_registry(settings.config_dir / "ssps.yaml"), "adpulse")
+        self.registry = registry.load_registry(settings.config_dir / "ssps.yaml")
+        self.config = registry.find(self.registry, "adpulse")
         self.clock = self.services.clock
         assert isinstance(self.clock, EmulatorClock)
 
-    def connector(self, credentials: Credentials | None = None) -> Any:
+    def connector(self, credentials: Credentials | None = None, ssp: str = "adpulse") -> Any:
         import time
 
-        return connector_class(self.config.style)(
-            self.config, credentials or emulator_credentials("adpulse", self.settings.emulator_url),
+        config = registry.find(self.registry, ssp)
+        return connector_class(config.style)(
+            config, credentials or emulator_credentials(ssp, self.settings.emulator_url),
             clock=self.clock,
             retry=RetryPolicy(attempts=4, initial=0.01, jitter=0.01,
                               sleep=lambda s: time.sleep(min(s, 0.02))),

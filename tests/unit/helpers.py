@@ -26,7 +26,7 @@ def rows(n: int = 4, **overrides: Any) -> list[dict[str, Any]]:
         row = {
             "revenue_date": DAY, "ssp": "adpulse", "media": "news", "ad_unit": f"u{i}",
             "country": "JP", "device": "mobile", "impressions": 1000 + i, "clicks": 10 + i,
-            "revenue": Decimal("123.456789") + i, "currency": "JPY",
+            "revenue": Decimal("123.456789") + i, "currency": "JPY", "tz_policy": "business_zone",
         }
         out.append(row)
     for index, changes in overrides.items():

@@ -10,9 +10,11 @@ from ssp_revenue.connectors.base import (
     ReportConnector,
     RetryPolicy,
 )
+from ssp_revenue.connectors.rest_json import RestJsonConnector
 
 STYLES: dict[str, type[ReportConnector]] = {
     AsyncJobConnector.style: AsyncJobConnector,
+    RestJsonConnector.style: RestJsonConnector,
 }
 
 

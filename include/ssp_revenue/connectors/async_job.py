@@ -164,6 +164,7 @@ class AsyncJobConnector(ReportConnector):
                 "clicks": raw["clicks"],
                 "revenue": normalise.micros_to_money(raw["revenue_micros"].combine_chunks()),
                 "currency": raw["currency"],
+                "tz_policy": pa.repeat(pa.scalar(config.tz_policy, pa.string()), n),
             }
         )
         stated = facts.get("totals")

@@ -102,7 +102,9 @@ class ReportConnector(abc.ABC):
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         timeout: float = 30.0,
+        business_tz: str = "Asia/Tokyo",
     ) -> None:
+        self.business_tz = business_tz
         self.config = config
         self.credentials = credentials
         self.clock = clock

@@ -55,11 +55,15 @@ class FaultBoard:
         with self._lock:
             self._faults = [f for f in self._faults if ssp is not None and f.ssp != ssp]
 
-    def take(self, ssp: str, kind: str, revenue_date: dt.date | None = None) -> Fault | None:
+    def take(
+        self, ssp: str, kind: str, revenue_date: dt.date | None = None, consume: bool = True
+    ) -> Fault | None:
+        """The matching fault, if any; ``consume=False`` looks without using one of its times
+        (a paginated report applies its content faults to every page, consumed once)."""
         with self._lock:
             for fault in self._faults:
                 if fault.matches(ssp, kind, revenue_date):
-                    if fault.times is not None:
+                    if consume and fault.times is not None:
                         fault.times -= 1
                         if fault.times <= 0:
                             self._faults.remove(fault)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
 
 MEDIA = ("news", "sports", "lifestyle", "finance", "tech", "travel", "food", "games")
 COUNTRIES = (
@@ -42,6 +43,11 @@ class SspProfile:
     part_size: int = 64 * 1024
     client_id: str = ""
     client_secret: str = ""
+    # Reports by hour (rows carry their UTC hour) rather than by day.
+    hourly: bool = False
+    # How /_control/truth maps business dates: "hourly" re-buckets, "ssp_date" takes the SSP's day.
+    rate_limit_per_window: int = 0  # 0: no limit
+    rate_window_seconds: float = 60.0
 
     def date_end(self, revenue_date: dt.date) -> dt.datetime:
         tz = ZoneInfo(self.timezone)
@@ -64,6 +70,18 @@ DEFAULT_PROFILES: dict[str, SspProfile] = {
         currency="JPY",
         client_id="adpulse-client",
         client_secret="adpulse-secret",  # noqa: S106  # nosec B106 - the emulator's own demo credential
+    ),
+    "xchange": SspProfile(
+        name="xchange",
+        style="rest_json",
+        timezone="UTC",
+        currency="USD",
+        hourly=True,
+        available_after_hours=1.0,
+        restatement_hours=(2.0, 10.0, 30.0),  # late events attributed back to earlier hours
+        client_id="xchange-key",
+        client_secret="xchange-secret",  # noqa: S106  # nosec B106
+        rate_limit_per_window=600,
     ),
 }
 
@@ -124,6 +142,84 @@ def figures(
             "currency": pa.array(np.full(n, profile.currency, dtype=object), pa.string()),
         }
     )
+
+
+def local_hours(profile: SspProfile, local_date: dt.date) -> list[dt.datetime]:
+    """UTC starts of the hours of a local date: 23 or 25 of them on daylight-saving days."""
+    tz = ZoneInfo(profile.timezone)
+    start = dt.datetime.combine(local_date, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(local_date + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    return [start + dt.timedelta(hours=h) for h in range(int((end - start).total_seconds() // 3600))]
+
+
+def hourly_figures(
+    profile: SspProfile, local_date: dt.date, seed: int, at: dt.datetime
+) -> pa.Table:
+    """A local date's rows split over its hours, exactly: the hours of a row add up to its day."""
+    daily = figures(profile, local_date, seed, at)
+    hours = local_hours(profile, local_date)
+    n, h = daily.num_rows, len(hours)
+    rng = _rng(profile.name, local_date.isoformat(), seed, "hours")
+    shape = np.sin(np.linspace(0.3, 3.0, h)) + 0.2  # a daily curve, plus noise per row
+    weights = shape[None, :] * rng.uniform(0.5, 1.5, (n, h))
+    weights /= weights.sum(axis=1, keepdims=True)
+    parts = {}
+    for column in ("impressions", "clicks", "revenue_micros"):
+        total = daily[column].to_numpy()
+        split = np.floor(total[:, None] * weights).astype(np.int64)
+        split[:, -1] += total - split.sum(axis=1)  # remainders to the last hour: exact sums
+        parts[column] = split.reshape(-1)
+    parts["clicks"] = np.minimum(parts["clicks"], parts["impressions"])
+    index = np.repeat(np.arange(n), h)
+    out = daily.take(pa.array(index)).drop_columns(["impressions", "clicks", "revenue_micros"])
+    naive = np.array([h.replace(tzinfo=None) for h in hours], dtype="datetime64[us]")
+    starts = pa.array(np.tile(naive, n), pa.timestamp("us", tz="UTC"))
+    out = out.append_column("hour_start", starts)
+    for column in ("impressions", "clicks", "revenue_micros"):
+        out = out.append_column(column, pa.array(parts[column], pa.int64()))
+    return out
+
+
+def hourly_between(
+    profile: SspProfile, start: dt.datetime, end: dt.datetime, seed: int, at: dt.datetime
+) -> pa.Table:
+    """Hourly rows with start <= hour_start < end (UTC), across the local dates they touch."""
+    tz = ZoneInfo(profile.timezone)
+    first = start.astimezone(tz).date()
+    last = (end - dt.timedelta(seconds=1)).astimezone(tz).date()
+    tables = []
+    day = first
+    while day <= last:
+        tables.append(hourly_figures(profile, day, seed, at))
+        day += dt.timedelta(days=1)
+    if not tables:
+        return hourly_figures(profile, first, seed, at).slice(0, 0)
+    table = pa.concat_tables(tables)
+    hour = table["hour_start"]
+    keep = pa.compute.and_(
+        pa.compute.greater_equal(hour, pa.scalar(start, pa.timestamp("us", tz="UTC"))),
+        pa.compute.less(hour, pa.scalar(end, pa.timestamp("us", tz="UTC"))),
+    )
+    return table.filter(keep)
+
+
+def business_figures(
+    profile: SspProfile, revenue_date: dt.date, seed: int, at: dt.datetime, business_tz: str = "Asia/Tokyo"
+) -> pa.Table:
+    """The rows that belong to a business date: re-bucketed hours, or the SSP's own day."""
+    if not profile.hourly:
+        return figures(profile, revenue_date, seed, at)
+    tz = ZoneInfo(business_tz)
+    start = dt.datetime.combine(revenue_date, dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    end = dt.datetime.combine(revenue_date + dt.timedelta(days=1), dt.time(0), tzinfo=tz).astimezone(dt.UTC)
+    hours = hourly_between(profile, start, end, seed, at)
+    dims = ["site", "ad_unit_code", "country_code", "device_category", "currency"]
+    grouped = hours.group_by(dims).aggregate(
+        [("impressions", "sum"), ("clicks", "sum"), ("revenue_micros", "sum")]
+    )
+    return grouped.rename_columns(
+        [c.removesuffix("_sum") for c in grouped.column_names]
+    ).sort_by([(d, "ascending") for d in dims])
 
 
 def totals(table: pa.Table) -> dict[str, int]:

@@ -15,7 +15,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ssp_revenue.emulator.faults import Fault, FaultBoard
-from ssp_revenue.emulator.figures import DEFAULT_PROFILES, SspProfile, figures, totals
+from ssp_revenue.emulator.figures import (
+    DEFAULT_PROFILES,
+    SspProfile,
+    business_figures,
+    figures,
+    totals,
+)
 
 
 class ReportNotReady(Exception):
@@ -67,7 +73,8 @@ class EmulatorState:
             raise KeyError(f"unknown ssp {ssp!r}") from None
 
     def truth(self, ssp: str, revenue_date: dt.date, at: dt.datetime | None = None) -> pa.Table:
-        return figures(self.profile(ssp), revenue_date, self.seed, at or self.now)
+        """What the SSP's figures for a *business* date are at ``at`` (re-bucketed if hourly)."""
+        return business_figures(self.profile(ssp), revenue_date, self.seed, at or self.now)
 
     def make_report(self, ssp: str, revenue_date: dt.date) -> Report:
         """Build the report the SSP serves now, with any content faults applied."""
@@ -76,28 +83,11 @@ class EmulatorState:
             ssp, "not_ready", revenue_date
         ):
             raise ReportNotReady(f"{ssp} {revenue_date}: data not ready")
-        table = self.truth(ssp, revenue_date)
-        stated = totals(table)
-        if self.faults.take(ssp, "empty_day", revenue_date):
-            table = table.slice(0, 0)
-            stated = totals(table)
-        if self.faults.take(ssp, "duplicated_rows", revenue_date):
-            table = pa.concat_tables([table, table.slice(0, min(3, table.num_rows))])
-        if self.faults.take(ssp, "wrong_currency", revenue_date):
-            table = table.set_column(
-                table.schema.get_field_index("currency"),
-                "currency",
-                pc.if_else(pc.equal(table["currency"], "JPY"), "USD", "JPY"),
-            )
-        if self.faults.take(ssp, "renamed_column", revenue_date):
-            table = table.rename_columns(
-                ["revenue" if n == "revenue_micros" else n for n in table.column_names]
-            )
+        table = figures(profile, revenue_date, self.seed, self.now)
+        table, stated, bad_row = self.with_content_faults(ssp, revenue_date, table)
         text = _csv(table)
-        malformed = self.faults.take(ssp, "malformed_rows", revenue_date)
-        if malformed:
+        if bad_row is not None:
             lines = text.split(b"\n")
-            bad_row = int(malformed.params.get("row", 2))
             if 0 < bad_row < len(lines) - 1:
                 cells = lines[bad_row].split(b",")
                 cells[-2] = b"12x45"
@@ -105,6 +95,35 @@ class EmulatorState:
             text = b"\n".join(lines)
         body = gzip.compress(text, mtime=0)
         return Report(ssp, revenue_date, body, stated, self.now)
+
+    def with_content_faults(
+        self, ssp: str, revenue_date: dt.date, table: pa.Table, consume: bool = True
+    ) -> tuple[pa.Table, dict[str, int], int | None]:
+        """Apply the content faults switched on for (ssp, date): the served rows, the
+        totals the SSP states (always the true ones), and a data row to corrupt, if any."""
+
+        def take(kind: str) -> Fault | None:
+            return self.faults.take(ssp, kind, revenue_date, consume=consume)
+
+        stated = totals(table)
+        if take("empty_day"):
+            table = table.slice(0, 0)
+            stated = totals(table)
+        if take("duplicated_rows"):
+            table = pa.concat_tables([table, table.slice(0, min(3, table.num_rows))])
+        if take("wrong_currency"):
+            table = table.set_column(
+                table.schema.get_field_index("currency"),
+                "currency",
+                pc.if_else(pc.equal(table["currency"], "JPY"), "USD", "JPY"),
+            )
+        if take("renamed_column"):
+            table = table.rename_columns(
+                ["revenue" if n == "revenue_micros" else n for n in table.column_names]
+            )
+        malformed = take("malformed_rows")
+        bad_row = int(malformed.params.get("row", 2)) if malformed else None
+        return table, stated, bad_row
 
     def add_fault(self, fault: Fault) -> None:
         self.faults.add(fault)
