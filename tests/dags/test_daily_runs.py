@@ -18,9 +18,10 @@ pytestmark = pytest.mark.dags
 DAY = dt.date(2026, 11, 5)
 
 
-def totals_by_date(services: Any) -> dict[dt.date, tuple[int, Decimal]]:
+def totals_by_date(services: Any, ssp: str = "adpulse") -> dict[dt.date, tuple[int, Decimal]]:
     engine = LocalEngine(services.settings, services.catalog.glue, services.s3)
-    result = engine.query("SELECT revenue_date, count(*), sum(revenue) FROM revenue GROUP BY 1")
+    result = engine.query("SELECT revenue_date, count(*), sum(revenue) FROM revenue "
+                          f"WHERE ssp = '{ssp}' GROUP BY 1")
     return {row[0]: (row[1], row[2]) for row in result.rows}
 
 
@@ -42,15 +43,17 @@ def test_two_consecutive_days_publish_the_emulators_figures(
     assert "success" in str(first.state), states(first)
     second = local.run_day(daily_dag, DAY + dt.timedelta(days=1), clock)
     assert "success" in str(second.state), states(second)
-    assert states(second)["per_ssp.finalize[0]"].endswith("success")
+    assert all(s.endswith("success") for s in states(second).values())
 
     published = totals_by_date(airflow_lake)
     # The window ends at each run's revenue date and starts at the go-live date (DAY).
     assert sorted(published) == [DAY, DAY + dt.timedelta(days=1)]
     at = clock.now()
-    for day in (DAY, DAY + dt.timedelta(days=1)):
-        truth = emulator.truth("adpulse", day, at)
-        assert published[day] == (truth["rows"], Decimal(truth["revenue_micros"]).scaleb(-6))
+    for ssp in ("adpulse", "xchange"):
+        published = totals_by_date(airflow_lake, ssp)
+        for day in (DAY, DAY + dt.timedelta(days=1)):
+            truth = emulator.truth(ssp, day, at)
+            assert published[day] == (truth["rows"], Decimal(truth["revenue_micros"]).scaleb(-6))
 
 
 def test_a_bad_batch_converges_without_failing_the_run(
@@ -77,7 +80,8 @@ def test_revoked_credentials_fail_the_run_loudly(
     emulator.fault("adpulse", "revoked_credentials")
     run = local.run_day(daily_dag, DAY, clock)
     assert "failed" in str(run.state)
-    assert states(run)["per_ssp.finalize[0]"].endswith("failed")
+    assert states(run)["per_ssp.finalize[0]"].endswith("failed")  # adpulse: map index 0
+    assert states(run)["per_ssp.finalize[1]"].endswith("success")  # xchange is not blocked
     assert [(a["revenue_date"], a["reason"]) for a in alerts()] == [(DAY.isoformat(), "auth")]
     # The next run sees the same problem: logged, not alerted again.
     again = local.run_day(daily_dag, DAY, clock, minutes_after=30)

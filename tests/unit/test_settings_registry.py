@@ -40,10 +40,16 @@ def test_bad_settings_are_refused(env: dict[str, str]) -> None:
         Settings.from_env(env)
 
 
-def test_shipped_registry_loads() -> None:
+def test_shipped_registry_loads_and_every_style_has_a_connector() -> None:
+    from ssp_revenue.connectors import connector_class
+    from ssp_revenue.emulator.figures import DEFAULT_PROFILES
+
     ssps = load_registry(CONFIG)
-    assert [s.name for s in ssps] == ["adpulse"]
-    assert ssps[0].style == "async_job"
+    assert "adpulse" in [s.name for s in ssps]
+    for ssp in ssps:
+        assert connector_class(ssp.style).style == ssp.style
+        assert DEFAULT_PROFILES[ssp.name].style == ssp.style  # the emulator serves each one
+        assert DEFAULT_PROFILES[ssp.name].currency == ssp.currency
 
 
 @pytest.mark.parametrize("body,message", [
