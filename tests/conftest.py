@@ -78,6 +78,13 @@ class EmulatorControl:
     def profile(self, ssp: str, **changes: object) -> None:
         self._post("/_control/profile", {"ssp": ssp, **changes})
 
+    def truth_rows(self, ssp: str, day: dt.date, at: dt.datetime) -> list[dict[str, object]]:
+        response = self.http.get(self.url + "/_control/truth", timeout=60, params={
+            "ssp": ssp, "date": day.isoformat(), "at": at.isoformat(), "rows": "1"})
+        response.raise_for_status()
+        rows: list[dict[str, object]] = response.json()["rows"]
+        return rows
+
     def truth(self, ssp: str, day: dt.date, at: dt.datetime | None = None) -> dict[str, int]:
         params = {"ssp": ssp, "date": day.isoformat()}
         if at is not None:

@@ -83,3 +83,26 @@ def test_rest_json_bad_value_names_its_row(lake_env, emulator) -> None:
     job = run(lake_env, "xchange")
     [failed] = [o for o in job["outcomes"] if o["severity"] != "ok"]
     assert "row=1234" in failed["detail"] and "revenue_usd" in failed["detail"]
+
+
+# -- jp_csv (Shift_JIS, whole yen, tax included, totals row) --------------------------
+
+def test_jp_csv_reconciles_after_stripping_consumption_tax(lake_env, emulator) -> None:
+    from ssp_revenue.connectors.jp_csv import strip_consumption_tax
+
+    at = run_instant(DAY) + dt.timedelta(hours=6)  # the export is ready 8 h after the JST day
+    emulator.set_clock(at)
+    job = run(lake_env, "nihon")
+    assert [o["severity"] for o in job["outcomes"]] == ["ok", "ok", "ok"], job["outcomes"]
+    rows = emulator.truth_rows("nihon", DAY, at)
+    expected = sum((strip_consumption_tax(Decimal(r["revenue_micros"] // 1_000_000)) for r in rows),
+                   Decimal(0))
+    count, impressions, _, revenue = published(lake_env, "nihon", DAY)
+    assert (count, impressions) == (len(rows), sum(r["impressions"] for r in rows))
+    assert revenue == expected
+
+
+def test_jp_csv_not_ready_converges(lake_env, emulator) -> None:
+    emulator.set_clock(run_instant(DAY))  # 06:05 JST: the export comes at 08:00
+    [failed] = run(lake_env, "nihon")["outcomes"]
+    assert (failed["reason"], failed["severity"]) == ("data_not_ready", "converging")

@@ -10,11 +10,13 @@ from ssp_revenue.connectors.base import (
     ReportConnector,
     RetryPolicy,
 )
+from ssp_revenue.connectors.jp_csv import JpCsvConnector
 from ssp_revenue.connectors.rest_json import RestJsonConnector
 
 STYLES: dict[str, type[ReportConnector]] = {
     AsyncJobConnector.style: AsyncJobConnector,
     RestJsonConnector.style: RestJsonConnector,
+    JpCsvConnector.style: JpCsvConnector,
 }
 
 

@@ -10,12 +10,16 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from ssp_revenue.clock import parse_instant
-from ssp_revenue.emulator import async_job, rest_json
+from ssp_revenue.emulator import async_job, jp_csv, rest_json
 from ssp_revenue.emulator.faults import Fault
 from ssp_revenue.emulator.figures import totals
 from ssp_revenue.emulator.state import EmulatorState
 
-STYLE_ROUTES = {"async_job": async_job.register, "rest_json": rest_json.register}
+STYLE_ROUTES = {
+    "async_job": async_job.register,
+    "rest_json": rest_json.register,
+    "jp_csv": jp_csv.register,
+}
 
 
 def create_app(state: EmulatorState | None = None) -> Flask:

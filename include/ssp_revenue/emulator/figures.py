@@ -47,6 +47,8 @@ class SspProfile:
     hourly: bool = False
     # How /_control/truth maps business dates: "hourly" re-buckets, "ssp_date" takes the SSP's day.
     rate_limit_per_window: int = 0  # 0: no limit
+    # Smallest money unit the SSP reports, in micros (1_000_000: whole yen).
+    money_unit_micros: int = 1
     rate_window_seconds: float = 60.0
 
     def date_end(self, revenue_date: dt.date) -> dt.datetime:
@@ -82,6 +84,17 @@ DEFAULT_PROFILES: dict[str, SspProfile] = {
         client_id="xchange-key",
         client_secret="xchange-secret",  # noqa: S106  # nosec B106
         rate_limit_per_window=600,
+    ),
+    "nihon": SspProfile(
+        name="nihon",
+        style="jp_csv",
+        timezone="Asia/Tokyo",
+        currency="JPY",
+        money_unit_micros=1_000_000,  # whole yen, tax included
+        available_after_hours=8.0,
+        restatement_hours=(30.0,),
+        client_id="nihon-account",
+        client_secret="nihon-token",  # noqa: S106  # nosec B106
     ),
 }
 
@@ -125,6 +138,8 @@ def figures(
         impressions = impressions - np.where(deduct, imp_cut, 0)
         clicks = np.minimum(clicks, impressions)
 
+    if profile.money_unit_micros > 1:
+        revenue_micros = (revenue_micros // profile.money_unit_micros) * profile.money_unit_micros
     media_names = np.array(MEDIA, dtype=object)[media]
     units = np.char.add(
         np.char.add(media_names.astype(str), "_unit"), np.char.zfill(unit.astype(str), 5)

@@ -76,15 +76,21 @@ class EmulatorState:
         """What the SSP's figures for a *business* date are at ``at`` (re-bucketed if hourly)."""
         return business_figures(self.profile(ssp), revenue_date, self.seed, at or self.now)
 
-    def make_report(self, ssp: str, revenue_date: dt.date) -> Report:
-        """Build the report the SSP serves now, with any content faults applied."""
+    def served_table(
+        self, ssp: str, revenue_date: dt.date
+    ) -> tuple[pa.Table, dict[str, int], int | None]:
+        """A daily report's rows as served now (content faults applied), or not ready."""
         profile = self.profile(ssp)
         if self.now < profile.available_at(revenue_date) or self.faults.take(
             ssp, "not_ready", revenue_date
         ):
             raise ReportNotReady(f"{ssp} {revenue_date}: data not ready")
         table = figures(profile, revenue_date, self.seed, self.now)
-        table, stated, bad_row = self.with_content_faults(ssp, revenue_date, table)
+        return self.with_content_faults(ssp, revenue_date, table)
+
+    def make_report(self, ssp: str, revenue_date: dt.date) -> Report:
+        """Build the gzip CSV report the SSP serves now, with any content faults applied."""
+        table, stated, bad_row = self.served_table(ssp, revenue_date)
         text = _csv(table)
         if bad_row is not None:
             lines = text.split(b"\n")
