@@ -26,10 +26,15 @@ def from_env(ssp: str, settings: Settings, environ: Mapping[str, str] | None = N
             extra=data.get("extra") or {},
         )
     if settings.emulator_url and ssp in DEFAULT_PROFILES:
-        return emulator_credentials(ssp, settings.emulator_url)
+        return emulator_credentials(ssp, settings.emulator_url, settings.aws_endpoint)
     raise KeyError(f"no credentials for ssp {ssp!r}: set SSP_REVENUE_CONN_{ssp.upper()}")
 
 
-def emulator_credentials(ssp: str, emulator_url: str) -> Credentials:
+def emulator_credentials(ssp: str, emulator_url: str, s3_endpoint: str | None = None) -> Credentials:
+    """The emulator's demo account for an SSP (file-drop SSPs: the local drop bucket)."""
     profile = DEFAULT_PROFILES[ssp]
+    if profile.style == "file_drop":
+        return Credentials(base_url=s3_endpoint or "", login=profile.client_id,
+                           secret=profile.client_secret,
+                           extra={"bucket": "ssp-drop", "prefix": f"{ssp}/daily/"})
     return Credentials(base_url=emulator_url, login=profile.client_id, secret=profile.client_secret)

@@ -118,7 +118,8 @@ class LocalStack:
             [str(bin_dir / "moto_server"), "-H", LOOPBACK, "-p", str(s3_port)], "moto", env
         )
         emulator = self._spawn(
-            [sys.executable, "-m", "ssp_revenue.emulator", "--port", str(emulator_port)],
+            [sys.executable, "-m", "ssp_revenue.emulator", "--port", str(emulator_port),
+             "--s3-endpoint", f"http://{LOOPBACK}:{s3_port}"],
             "emulator", env,
         )
         state = {

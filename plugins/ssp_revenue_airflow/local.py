@@ -56,13 +56,16 @@ def stack_environment(stack_file: Path) -> dict[str, str]:
             }
         ),
     }
-    for name, profile in DEFAULT_PROFILES.items():
+    from ssp_revenue.credentials import emulator_credentials
+
+    for name in DEFAULT_PROFILES:
+        account = emulator_credentials(name, state["emulator_url"], state["s3_endpoint"])
         env[f"AIRFLOW_CONN_SSP_{name.upper()}"] = json.dumps(
             {
                 "conn_type": "http",
-                "login": profile.client_id,
-                "password": profile.client_secret,
-                "extra": {"base_url": state["emulator_url"]},
+                "login": account.login,
+                "password": account.secret,
+                "extra": {"base_url": account.base_url, **account.extra},
             }
         )
     return env

@@ -42,7 +42,8 @@ class Lake:
 
         config = registry.find(self.registry, ssp)
         return connector_class(config.style)(
-            config, credentials or emulator_credentials(ssp, self.settings.emulator_url),
+            config, credentials or emulator_credentials(ssp, self.settings.emulator_url,
+                                                        self.settings.aws_endpoint),
             clock=self.clock,
             retry=RetryPolicy(attempts=4, initial=0.01, jitter=0.01,
                               sleep=lambda s: time.sleep(min(s, 0.02))),

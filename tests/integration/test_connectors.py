@@ -106,3 +106,47 @@ def test_jp_csv_not_ready_converges(lake_env, emulator) -> None:
     emulator.set_clock(run_instant(DAY))  # 06:05 JST: the export comes at 08:00
     [failed] = run(lake_env, "nihon")["outcomes"]
     assert (failed["reason"], failed["severity"]) == ("data_not_ready", "converging")
+
+
+# -- file_drop (S3 drop bucket, manifest written last, re-deliveries) ---------------
+
+def drop_run(env: Lake, emulator: Any, at: dt.datetime) -> dict[str, Any]:
+    emulator.set_clock(at)  # the SSP delivers what is due as its clock moves
+    return run(env, "dropzone")
+
+
+def test_file_drop_reconciles_and_redelivery_makes_a_new_version_only_if_changed(lake_env, emulator) -> None:
+    first = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(7), tzinfo=dt.UTC)
+    job = drop_run(lake_env, emulator, first)
+    assert [o["severity"] for o in job["outcomes"]] == ["ok", "ok", "ok"], job["outcomes"]
+    assert_matches_truth(lake_env, emulator, "dropzone", DAY, first)
+    v1 = job["published"][0]["version"]
+    job = drop_run(lake_env, emulator, first + dt.timedelta(hours=1))  # same file, same content
+    assert job["published"][0]["outcome"] == "unchanged"
+    later = first + dt.timedelta(hours=12)  # restated and re-delivered under the same name
+    job = drop_run(lake_env, emulator, later)
+    assert job["published"][0]["outcome"] == "published" and job["published"][0]["version"] != v1
+    assert_matches_truth(lake_env, emulator, "dropzone", DAY, later)
+    assert lake_env.engine().query("SELECT DISTINCT tz_policy, currency FROM revenue").rows == [
+        ("ssp_date", "EUR")]
+
+
+def test_file_drop_never_reads_a_file_still_being_written(lake_env, emulator) -> None:
+    first = dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(7), tzinfo=dt.UTC)
+    drop_run(lake_env, emulator, first)
+    before = published(lake_env, "dropzone", DAY)
+    emulator.fault("dropzone", "still_writing", date=DAY, times=1)
+    later = first + dt.timedelta(hours=12)  # re-delivery starts: new file, old manifest
+    job = drop_run(lake_env, emulator, later)
+    [waiting] = job["outcomes"]
+    assert (waiting["reason"], waiting["severity"]) == ("data_not_ready", "converging")
+    assert "still being written" in waiting["detail"]
+    assert published(lake_env, "dropzone", DAY) == before
+    job = drop_run(lake_env, emulator, later + dt.timedelta(minutes=5))  # manifest lands
+    assert job["published"][0]["outcome"] == "published"
+
+
+def test_file_drop_not_delivered_yet_converges(lake_env, emulator) -> None:
+    job = drop_run(lake_env, emulator, dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), tzinfo=dt.UTC))
+    [waiting] = job["outcomes"]
+    assert (waiting["reason"], waiting["severity"]) == ("data_not_ready", "converging")

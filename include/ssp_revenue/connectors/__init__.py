@@ -10,6 +10,7 @@ from ssp_revenue.connectors.base import (
     ReportConnector,
     RetryPolicy,
 )
+from ssp_revenue.connectors.file_drop import FileDropConnector
 from ssp_revenue.connectors.jp_csv import JpCsvConnector
 from ssp_revenue.connectors.rest_json import RestJsonConnector
 
@@ -17,6 +18,7 @@ STYLES: dict[str, type[ReportConnector]] = {
     AsyncJobConnector.style: AsyncJobConnector,
     RestJsonConnector.style: RestJsonConnector,
     JpCsvConnector.style: JpCsvConnector,
+    FileDropConnector.style: FileDropConnector,
 }
 
 

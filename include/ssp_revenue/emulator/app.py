@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from ssp_revenue.clock import parse_instant
-from ssp_revenue.emulator import async_job, jp_csv, rest_json
+from ssp_revenue.emulator import async_job, file_drop, jp_csv, rest_json
 from ssp_revenue.emulator.faults import Fault
 from ssp_revenue.emulator.figures import totals
 from ssp_revenue.emulator.state import EmulatorState
@@ -19,6 +19,7 @@ STYLE_ROUTES = {
     "async_job": async_job.register,
     "rest_json": rest_json.register,
     "jp_csv": jp_csv.register,
+    "file_drop": file_drop.register,
 }
 
 
@@ -37,6 +38,7 @@ def create_app(state: EmulatorState | None = None) -> Flask:
             body = request.get_json(force=True)
             with state.lock:
                 state.now = parse_instant(body["now"])
+            file_drop.deliver_all(state)  # drops happen as time passes
         return jsonify(now=state.now.isoformat())
 
     @app.post("/_control/seed")
@@ -81,11 +83,12 @@ def create_app(state: EmulatorState | None = None) -> Flask:
     @app.post("/_control/reset")
     def reset() -> Response:
         with state.lock:
-            fresh = EmulatorState(seed=state.seed, now=state.now)
+            fresh = EmulatorState(seed=state.seed, now=state.now, s3_endpoint=state.s3_endpoint)
             state.profiles = fresh.profiles
             state.faults.clear()
             state.jobs.clear()
             state.tokens.clear()
+        file_drop.clear(state)
         return jsonify(ok=True)
 
     @app.get("/_control/truth")

@@ -19,6 +19,7 @@ REPORT_FAULTS = frozenset(
         "renamed_column",
         "wrong_currency",
         "empty_day",
+        "still_writing",
     }
 )
 ALL_FAULTS = REQUEST_FAULTS | REPORT_FAULTS

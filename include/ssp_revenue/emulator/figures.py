@@ -96,6 +96,16 @@ DEFAULT_PROFILES: dict[str, SspProfile] = {
         client_id="nihon-account",
         client_secret="nihon-token",  # noqa: S106  # nosec B106
     ),
+    "dropzone": SspProfile(
+        name="dropzone",
+        style="file_drop",
+        timezone="UTC",
+        currency="EUR",
+        available_after_hours=6.0,
+        restatement_hours=(12.0, 36.0),
+        client_id="testing",  # the drop bucket's access key (moto accepts any)
+        client_secret="testing",  # noqa: S106  # nosec B106
+    ),
 }
 
 

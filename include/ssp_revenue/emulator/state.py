@@ -47,7 +47,9 @@ class Job:
 
 
 class EmulatorState:
-    def __init__(self, seed: int = 1, now: dt.datetime | None = None) -> None:
+    def __init__(self, seed: int = 1, now: dt.datetime | None = None,
+                 s3_endpoint: str | None = None) -> None:
+        self.s3_endpoint = s3_endpoint
         self.lock = threading.RLock()
         self.seed = seed
         self.now = now or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
