@@ -33,6 +33,15 @@ def from_env(ssp: str, settings: Settings, environ: Mapping[str, str] | None = N
 def emulator_credentials(ssp: str, emulator_url: str, s3_endpoint: str | None = None) -> Credentials:
     """The emulator's demo account for an SSP (file-drop SSPs: the local drop bucket)."""
     profile = DEFAULT_PROFILES[ssp]
+    if profile.style == "service_account_job":
+        import json as json_module
+        import urllib.request
+
+        url = f"{emulator_url.rstrip('/')}/_control/service-account/{ssp}"
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310  # nosec B310 - loopback emulator
+            key_file = json_module.loads(resp.read())
+        return Credentials(base_url=emulator_url, login=key_file["client_email"],
+                           secret=key_file["private_key"], extra={"network_code": "1"})
     if profile.style == "file_drop":
         return Credentials(base_url=s3_endpoint or "", login=profile.client_id,
                            secret=profile.client_secret,

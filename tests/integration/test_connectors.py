@@ -150,3 +150,39 @@ def test_file_drop_not_delivered_yet_converges(lake_env, emulator) -> None:
     job = drop_run(lake_env, emulator, dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(3), tzinfo=dt.UTC))
     [waiting] = job["outcomes"]
     assert (waiting["reason"], waiting["severity"]) == ("data_not_ready", "converging")
+
+
+# -- service_account_job (JWT bearer, job, signed URL, hourly Los Angeles) -----------
+
+@pytest.mark.parametrize("day", [
+    dt.date(2026, 11, 5),   # an ordinary day (PST)
+    dt.date(2026, 11, 1),   # Los Angeles falls back: its Nov 1 has 25 hours
+    dt.date(2026, 11, 2),
+    dt.date(2026, 3, 8),    # Los Angeles springs forward: its Mar 8 has 23 hours
+    dt.date(2026, 3, 9),
+])
+def test_service_account_job_rebuckets_los_angeles_hours_into_tokyo_dates(lake_env, emulator, day) -> None:
+    at = run_instant(day)
+    emulator.set_clock(at)
+    job = run(lake_env, "gamnet", day)
+    assert [o["severity"] for o in job["outcomes"]] == ["ok", "ok", "ok"], job["outcomes"]
+    assert_matches_truth(lake_env, emulator, "gamnet", day, at)
+
+
+def test_service_account_job_with_another_key_is_refused(lake_env, emulator) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    emulator.set_clock(run_instant(DAY))
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    wrong = Credentials(lake_env.settings.emulator_url, "reports@gamnet-demo.iam.example", other)
+    [failed] = run(lake_env, "gamnet", connector=lake_env.connector(wrong, ssp="gamnet"))["outcomes"]
+    assert (failed["reason"], failed["severity"]) == ("auth", "actionable")
+    assert "PRIVATE KEY" not in failed["detail"]
+
+
+def test_service_account_job_before_the_hours_close_converges(lake_env, emulator) -> None:
+    emulator.set_clock(run_instant(DAY) - dt.timedelta(hours=6, minutes=30))  # 23:35 JST on D
+    [failed] = run(lake_env, "gamnet")["outcomes"]
+    assert (failed["reason"], failed["severity"]) == ("data_not_ready", "converging")

@@ -13,12 +13,14 @@ from ssp_revenue.connectors.base import (
 from ssp_revenue.connectors.file_drop import FileDropConnector
 from ssp_revenue.connectors.jp_csv import JpCsvConnector
 from ssp_revenue.connectors.rest_json import RestJsonConnector
+from ssp_revenue.connectors.service_account_job import ServiceAccountJobConnector
 
 STYLES: dict[str, type[ReportConnector]] = {
     AsyncJobConnector.style: AsyncJobConnector,
     RestJsonConnector.style: RestJsonConnector,
     JpCsvConnector.style: JpCsvConnector,
     FileDropConnector.style: FileDropConnector,
+    ServiceAccountJobConnector.style: ServiceAccountJobConnector,
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from ssp_revenue.clock import parse_instant
-from ssp_revenue.emulator import async_job, file_drop, jp_csv, rest_json
+from ssp_revenue.emulator import async_job, file_drop, jp_csv, rest_json, service_account_job
 from ssp_revenue.emulator.faults import Fault
 from ssp_revenue.emulator.figures import totals
 from ssp_revenue.emulator.state import EmulatorState
@@ -20,6 +20,7 @@ STYLE_ROUTES = {
     "rest_json": rest_json.register,
     "jp_csv": jp_csv.register,
     "file_drop": file_drop.register,
+    "service_account_job": service_account_job.register,
 }
 
 

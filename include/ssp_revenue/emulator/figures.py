@@ -96,6 +96,17 @@ DEFAULT_PROFILES: dict[str, SspProfile] = {
         client_id="nihon-account",
         client_secret="nihon-token",  # noqa: S106  # nosec B106
     ),
+    "gamnet": SspProfile(
+        name="gamnet",
+        style="service_account_job",
+        timezone="America/Los_Angeles",  # the network's zone, with daylight saving
+        currency="USD",
+        hourly=True,
+        available_after_hours=2.0,
+        restatement_hours=(6.0, 24.0, 44.0),
+        client_id="reports@gamnet-demo.iam.example",
+        job_polls=2,
+    ),
     "dropzone": SspProfile(
         name="dropzone",
         style="file_drop",

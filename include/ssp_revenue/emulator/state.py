@@ -9,6 +9,7 @@ import io
 import itertools
 import threading
 from collections import OrderedDict
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,6 +51,7 @@ class EmulatorState:
     def __init__(self, seed: int = 1, now: dt.datetime | None = None,
                  s3_endpoint: str | None = None) -> None:
         self.s3_endpoint = s3_endpoint
+        self.service_accounts: dict[str, Any] = {}
         self.lock = threading.RLock()
         self.seed = seed
         self.now = now or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
