@@ -19,8 +19,8 @@ from ssp_revenue_airflow import local
 
 SUMMARY_SQL = (
     "SELECT revenue_date, ssp, status, count(*) AS rows, sum(impressions) AS impressions, "
-    "sum(revenue) AS revenue FROM revenue_status "
-    "GROUP BY revenue_date, ssp, status ORDER BY revenue_date, ssp"
+    "sum(revenue) AS revenue, currency FROM revenue_status "
+    "GROUP BY revenue_date, ssp, status, currency ORDER BY revenue_date, ssp"
 )
 ADJUSTMENTS_SQL = (
     "SELECT revenue_date, ssp, sequence, count(*) AS keys, sum(revenue_delta) AS revenue_delta, "
@@ -50,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     dates = [until - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     env = {**local.airflow_environment(local_dir), **local.stack_environment(local_stack.state_file)}
     env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-    # The demo's go-live is its first date; frozen dates keep being re-fetched for 10 days.
+    # The demo's go-live is its first date; frozen dates keep being re-fetched for 5 days.
     env.setdefault("SSP_REVENUE_START_DATE", dates[0].isoformat())
-    env.setdefault("SSP_REVENUE_ADJUSTMENT_DAYS", "10")
+    env.setdefault("SSP_REVENUE_ADJUSTMENT_DAYS", "5")
+    env.setdefault("SSP_REVENUE_REFETCH_DAYS", "4")
     env.setdefault("SSP_REVENUE_ALERTS_LOG", str(local_dir / "alerts.jsonl"))
     os.environ.update(env)
     local.migrate_db(env)

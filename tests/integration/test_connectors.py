@@ -186,3 +186,31 @@ def test_service_account_job_before_the_hours_close_converges(lake_env, emulator
     emulator.set_clock(run_instant(DAY) - dt.timedelta(hours=6, minutes=30))  # 23:35 JST on D
     [failed] = run(lake_env, "gamnet")["outcomes"]
     assert (failed["reason"], failed["severity"]) == ("data_not_ready", "converging")
+
+
+# -- every HTTP style: transient faults heal within the run, bad credentials do not ---
+
+@pytest.mark.parametrize("ssp", ["gamnet", "xchange", "nihon"])
+def test_429_and_5xx_are_retried_to_success_in_every_http_style(lake_env, emulator, ssp) -> None:
+    at = run_instant(DAY) + dt.timedelta(hours=3)
+    emulator.set_clock(at)
+    emulator.fault(ssp, "rate_limit", times=1, retry_after=0)
+    emulator.fault(ssp, "server_error", times=2)
+    job = run(lake_env, ssp)
+    assert [o["severity"] for o in job["outcomes"]] == ["ok", "ok", "ok"], job["outcomes"]
+
+
+def test_jp_csv_wrong_token_fails_fast_and_is_actionable(lake_env, emulator) -> None:
+    emulator.set_clock(run_instant(DAY) + dt.timedelta(hours=3))
+    wrong = Credentials(lake_env.settings.emulator_url, "nihon-account", "stale-token")
+    [failed] = run(lake_env, "nihon", connector=lake_env.connector(wrong, ssp="nihon"))["outcomes"]
+    assert (failed["reason"], failed["severity"]) == ("auth", "actionable")
+
+
+def test_file_drop_with_wrong_keys_is_actionable(lake_env, emulator) -> None:
+    emulator.set_clock(dt.datetime.combine(DAY + dt.timedelta(days=1), dt.time(7), tzinfo=dt.UTC))
+    good = lake_env.connector(ssp="dropzone").credentials
+    wrong = Credentials(good.base_url, "testing", "testing", extra={**good.extra, "bucket": "not-shared-with-us"})
+    [failed] = run(lake_env, "dropzone", connector=lake_env.connector(wrong, ssp="dropzone"))["outcomes"]
+    assert (failed["reason"], failed["severity"]) == ("auth", "actionable")
+    assert "not-shared-with-us" in failed["detail"]

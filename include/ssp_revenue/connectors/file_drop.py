@@ -64,8 +64,10 @@ class FileDropConnector(ReportConnector):
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchKey", "404"):
                 raise DataNotReady(f"no manifest for {name}: not delivered yet", **where) from None  # type: ignore[arg-type]
-            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"):
-                raise AuthError(f"drop bucket refused us: {code}", **where) from None  # type: ignore[arg-type]
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403",
+                        "NoSuchBucket"):
+                raise AuthError(f"drop bucket {bucket} refused us or is not shared: {code}",
+                                **where) from None  # type: ignore[arg-type]
             raise ServerError(f"drop bucket: {code}", **where) from None  # type: ignore[arg-type]
         except (BotoCoreError, ValueError, KeyError) as exc:
             raise ServerError(f"drop bucket: {exc.__class__.__name__}: {exc}", **where) from None  # type: ignore[arg-type]
