@@ -116,6 +116,12 @@ def read_csv(
         raise MalformedReport(f"unreadable CSV: {exc}") from None
 
 
+def read_report_csv(text: bytes, column_types: Mapping[str, pa.DataType]) -> pa.Table:
+    """A report CSV under its style's column contract: drift first, then strict rows."""
+    check_columns(header_of(text), tuple(column_types))
+    return read_csv(text, column_types)
+
+
 def _locate_bad_row(text: bytes, column_types: Mapping[str, pa.DataType]) -> None:
     """Slow path, only after a failed read: find the first bad cell and name its row."""
     try:

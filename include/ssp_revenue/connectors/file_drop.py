@@ -85,8 +85,7 @@ class FileDropConnector(ReportConnector):
     def parse(
         cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
     ) -> ParsedReport:
-        normalise.check_columns(normalise.header_of(body), cls.expected_columns)
-        raw = normalise.read_csv(body, COLUMN_TYPES)
+        raw = normalise.read_report_csv(body, COLUMN_TYPES)
         try:
             money = pc.cast(raw["revenue"], schema.MONEY)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -126,9 +126,7 @@ class ServiceAccountJobConnector(ReportConnector):
     def parse(
         cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
     ) -> ParsedReport:
-        text = normalise.decompress(body)
-        normalise.check_columns(normalise.header_of(text), cls.expected_columns)
-        raw = normalise.read_csv(text, COLUMN_TYPES)
+        raw = normalise.read_report_csv(normalise.decompress(body), COLUMN_TYPES)
         stated = facts.get("totals")
         if stated:
             for name, column in (("rows", None), ("impressions", "impressions"), ("clicks", "clicks"),

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, request
 
 from ssp_revenue.emulator.figures import hourly_between
-from ssp_revenue.emulator.state import EmulatorState, Job, Report
+from ssp_revenue.emulator.state import EmulatorState, Job, Report, corrupt_csv_row
 
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 URL_TTL = dt.timedelta(minutes=15)
@@ -123,14 +123,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         out = out.add_column(0, "date", pc.strftime(local, format="%Y-%m-%d"))
         sink = io.BytesIO()
         pacsv.write_csv(out, sink, pacsv.WriteOptions(quoting_style="none"))
-        text = sink.getvalue()
-        if bad_row is not None:
-            lines = text.split(b"\n")
-            if 0 < bad_row < len(lines) - 1:
-                cells = lines[bad_row].split(b",")
-                cells[-2] = b"12x45"
-                lines[bad_row] = b",".join(cells)
-            text = b"\n".join(lines)
+        text = corrupt_csv_row(sink.getvalue(), bad_row, column=-1)
         report = Report(ssp, business_date, gzip.compress(text, mtime=0), stated, state.now)
         job_id = state.next_id(ssp)
         state.remember_job(job_id, Job(ssp=ssp, report=report, polls_left=profile.job_polls))

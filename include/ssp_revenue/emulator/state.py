@@ -95,15 +95,7 @@ class EmulatorState:
     def make_report(self, ssp: str, revenue_date: dt.date) -> Report:
         """Build the gzip CSV report the SSP serves now, with any content faults applied."""
         table, stated, bad_row = self.served_table(ssp, revenue_date)
-        text = _csv(table)
-        if bad_row is not None:
-            lines = text.split(b"\n")
-            if 0 < bad_row < len(lines) - 1:
-                cells = lines[bad_row].split(b",")
-                cells[-2] = b"12x45"
-                lines[bad_row] = b",".join(cells)
-            text = b"\n".join(lines)
-        body = gzip.compress(text, mtime=0)
+        body = gzip.compress(corrupt_csv_row(_csv(table), bad_row, column=-2), mtime=0)
         return Report(ssp, revenue_date, body, stated, self.now)
 
     def with_content_faults(
@@ -137,6 +129,18 @@ class EmulatorState:
 
     def add_fault(self, fault: Fault) -> None:
         self.faults.add(fault)
+
+
+def corrupt_csv_row(text: bytes, bad_row: int | None, column: int) -> bytes:
+    """Put a malformed amount into data row ``bad_row`` (1-based) of a CSV body."""
+    if bad_row is None:
+        return text
+    lines = text.split(b"\n")
+    if 0 < bad_row < len(lines) - 1:
+        cells = lines[bad_row].split(b",")
+        cells[column] = b"12x45"
+        lines[bad_row] = b",".join(cells)
+    return b"\n".join(lines)
 
 
 def _csv(table: pa.Table) -> bytes:
