@@ -133,6 +133,7 @@ def _locate_bad_row(text: bytes, column_types: Mapping[str, pa.DataType]) -> Non
             ),
         )
     except pa.ArrowInvalid as exc:
+        _locate_ragged_row(text)
         raise MalformedReport(f"unreadable CSV: {exc}") from None
     for name, kind in column_types.items():
         if name not in loose.column_names:
@@ -142,6 +143,10 @@ def _locate_bad_row(text: bytes, column_types: Mapping[str, pa.DataType]) -> Non
             if pa.types.is_integer(kind) and not _INTEGER.match(value or ""):
                 raise MalformedReport(
                     f"column {name!r}: {value!r} is not an integer", row=index + 1
+                )
+            if pa.types.is_integer(kind) and not -(2**63) <= int(value) < 2**63:
+                raise MalformedReport(
+                    f"column {name!r}: {value} does not fit a 64-bit integer", row=index + 1
                 )
             if pa.types.is_date32(kind):
                 try:
@@ -155,6 +160,21 @@ def _locate_bad_row(text: bytes, column_types: Mapping[str, pa.DataType]) -> Non
 def conform(table: pa.Table) -> pa.Table:
     """Cast to the canonical content schema, keeping the report's row order."""
     return table.select(list(schema.NORMALISED.names)).cast(schema.NORMALISED)
+
+
+def _locate_ragged_row(text: bytes) -> None:
+    """A row whose cell count differs from the header's, named by its data row number."""
+    import csv
+
+    try:
+        lines = text.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        return
+    reader = csv.reader(lines)
+    header = next(reader, [])
+    for number, row in enumerate(reader, start=1):
+        if row and len(row) != len(header):
+            raise MalformedReport(f"{len(row)} cells, the header has {len(header)}", row=number)
 
 
 def canonical(table: pa.Table) -> pa.Table:
