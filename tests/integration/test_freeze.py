@@ -87,16 +87,21 @@ def test_fourteen_day_replay_freezes_the_version_current_at_cutoff(quiet_env: La
     assert status == {"final": 12, "preliminary": 2}
 
 
+def fetched_before_a_restatement_at_cutoff(env: Lake, emulator: Any) -> tuple[dt.date, dt.datetime]:
+    """START fetched 6 h before its cutoff; its figures restate exactly at the cutoff
+    (36 h after the end of the JST date)."""
+    cut = calendar.cutoff(START, env.settings.tz, 60)
+    emulator.profile("adpulse", restatement_hours=[36.0])
+    emulator.set_clock(cut - dt.timedelta(hours=6))
+    pipeline.run_ssp(env.config, [START], env.connector(), env.services)
+    return START, cut
+
+
 def test_boundary_fetched_exactly_at_cutoff_is_frozen_one_second_later_is_not(
     lake_env: Lake, emulator: Any
 ) -> None:
     env = lake_env
-    day = START
-    cut = calendar.cutoff(day, env.settings.tz, 60)
-    # Figures restate exactly at the cutoff (36 h after the end of the JST date).
-    emulator.profile("adpulse", restatement_hours=[36.0])
-    emulator.set_clock(cut - dt.timedelta(hours=6))
-    pipeline.run_ssp(env.config, [day], env.connector(), env.services)
+    day, cut = fetched_before_a_restatement_at_cutoff(env, emulator)
     before = emulator.truth("adpulse", day, cut - dt.timedelta(seconds=1))
     at_cut = emulator.truth("adpulse", day, cut)
     assert before != at_cut
@@ -111,11 +116,7 @@ def test_boundary_fetched_exactly_at_cutoff_is_frozen_one_second_later_is_not(
 
 def test_one_second_after_cutoff_is_not_frozen(lake_env: Lake, emulator: Any) -> None:
     env = lake_env
-    day = START
-    cut = calendar.cutoff(day, env.settings.tz, 60)
-    emulator.profile("adpulse", restatement_hours=[36.0])
-    emulator.set_clock(cut - dt.timedelta(hours=6))
-    pipeline.run_ssp(env.config, [day], env.connector(), env.services)
+    day, cut = fetched_before_a_restatement_at_cutoff(env, emulator)
     early = emulator.truth("adpulse", day, cut - dt.timedelta(hours=6))
 
     emulator.set_clock(cut + dt.timedelta(seconds=1))
