@@ -173,3 +173,50 @@ def largest_remainder(total_yen: int, shares: Mapping[str, decimal.Decimal]) -> 
     for target in order[:left]:
         parts[target] += 1
     return {t: sign * v for t, v in sorted(parts.items())}
+
+
+ALLOCATION_COLUMNS = (
+    "revenue_date", "ssp", "target", "revenue_jpy", "currency", "fx_rate", "rules_version",
+    "source_version",
+)
+
+
+def allocate_day(
+    rows: list[Mapping[str, object]],
+    *,
+    ssp: str,
+    day: dt.date,
+    book: RuleBook,
+    rate: decimal.Decimal,
+    source_version: str,
+) -> list[dict[str, object]]:
+    """Split one frozen (SSP, date) between targets, in whole yen.
+
+    The day's total in yen is the exact JPY sum of its rows (amount x rate),
+    rounded half-to-even; it is split by the largest-remainder method with each
+    target's exact JPY share as its weight, so the targets add up to it exactly.
+    Raises LookupError naming the first ad unit no rule covers.
+    """
+    weights: dict[str, decimal.Decimal] = {}
+    currencies: set[str] = set()
+    exact_total = decimal.Decimal(0)
+    for row in rows:
+        amount = decimal.Decimal(str(row["revenue"])) * rate
+        exact_total += amount
+        currencies.add(str(row["currency"]))
+        split = book.split_for(day, ssp, str(row["media"]), str(row["ad_unit"]))
+        for target, share in split.items():
+            weights[target] = weights.get(target, decimal.Decimal(0)) + amount * share / HUNDRED
+    if not weights:
+        return []
+    total_yen = int(exact_total.quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_EVEN))
+    positive = {t: max(w, decimal.Decimal(0)) for t, w in weights.items()}
+    if sum(positive.values(), decimal.Decimal(0)) == 0:
+        positive = {t: decimal.Decimal(1) for t in weights}
+    parts = largest_remainder(total_yen, positive)
+    currency = ",".join(sorted(currencies))
+    return [
+        {"revenue_date": day, "ssp": ssp, "target": target, "revenue_jpy": yen, "currency": currency,
+         "fx_rate": rate, "rules_version": book.version, "source_version": source_version}
+        for target, yen in parts.items()
+    ]

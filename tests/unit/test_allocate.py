@@ -80,3 +80,24 @@ def test_a_more_specific_rule_wins_over_a_wildcard(tmp_path: Path) -> None:
     assert book.split_for(dt.date(2026, 2, 1), "xchange", "news", "news_unit00001") == {"media:news": Decimal(100)}
     with pytest.raises(LookupError):
         book.split_for(dt.date(2025, 12, 31), "adpulse", "news", "x")
+
+
+def test_a_frozen_day_is_split_exactly_in_yen_with_its_rate_and_versions() -> None:
+    from ssp_revenue.allocate import allocate_day
+
+    book = load_rules(CONFIG / "allocation_rules.csv", TARGETS)
+    rows = [
+        {"media": "tech", "ad_unit": "tech_unit00000", "revenue": Decimal("10.000001"), "currency": "USD"},
+        {"media": "news", "ad_unit": "news_unit00000", "revenue": Decimal("3.333333"), "currency": "USD"},
+        {"media": "games", "ad_unit": "games_unit00000", "revenue": Decimal("0.5"), "currency": "USD"},
+    ]
+    rate = Decimal("151.2345")
+    out = allocate_day(rows, ssp="xchange", day=dt.date(2026, 11, 5), book=book, rate=rate,
+                       source_version="abc")
+    total = (sum(Decimal(str(r["revenue"])) for r in rows) * rate).quantize(Decimal(1))
+    assert sum(r["revenue_jpy"] for r in out) == total
+    by_target = {r["target"]: r["revenue_jpy"] for r in out}
+    assert set(by_target) == {"media:tech", "partner:acme", "media:news", "media:games", "bu:video"}
+    assert abs(by_target["partner:acme"] - float(Decimal("10.000001") * rate * Decimal("0.4"))) <= 1
+    assert {r["rules_version"] for r in out} == {book.version}
+    assert {r["fx_rate"] for r in out} == {rate}
