@@ -2,11 +2,11 @@
 
 Rules file: include/config/allocation_rules.csv, one row per (effective_from,
 ssp, media, ad_unit, target) with ``share_pct``; ``*`` matches any SSP, media or
-ad unit. The rules in effect on date D are those with the newest
-effective_from <= D (a whole new rule set per effective date, so last month is
-recomputed with last month's rules). Within a rule set, the shares of one
-(ssp, media, ad_unit) pattern add up to 100, no two patterns of equal
+ad unit; the most specific matching pattern wins. For one effective date, the
+shares of one (ssp, media, ad_unit) pattern add up to 100, no two patterns of equal
 specificity overlap, and every target is declared in allocation_targets.csv.
+A pattern's rules apply from their effective_from until the same pattern gets
+rules with a later one (so last month is recomputed with last month's rules).
 
 Money is split in whole yen by the largest-remainder method: each target gets
 the floor of its exact share, and the yen left over go one each to the targets
@@ -64,10 +64,12 @@ class RuleBook:
     version: str  # sha256 of the rules file: recorded on every allocated row
 
     def in_effect(self, day: dt.date) -> list[Rule]:
-        starts = sorted({r.effective_from for r in self.rules if r.effective_from <= day})
-        if not starts:
-            return []
-        return [r for r in self.rules if r.effective_from == starts[-1]]
+        """For each (ssp, media, ad_unit) pattern, its rules with the newest effective_from <= day."""
+        newest: dict[tuple[str, str, str], dt.date] = {}
+        for rule in self.rules:
+            if rule.effective_from <= day and rule.effective_from > newest.get(rule.pattern, dt.date.min):
+                newest[rule.pattern] = rule.effective_from
+        return [r for r in self.rules if newest.get(r.pattern) == r.effective_from]
 
     def split_for(self, day: dt.date, ssp: str, media: str, ad_unit: str) -> dict[str, decimal.Decimal]:
         """target -> share (percent) for one ad unit on one day: the most specific pattern wins."""
