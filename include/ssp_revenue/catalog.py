@@ -28,6 +28,7 @@ TABLES: dict[str, pa.Schema] = {
     "revenue_final": schema.REVENUE_FINAL,
     "revenue_adjustments": schema.REVENUE_ADJUSTMENTS,
     "pipeline_events": schema.PIPELINE_EVENTS,
+    "allocation_final": schema.ALLOCATION_FINAL,
 }
 
 

@@ -96,6 +96,22 @@ PIPELINE_EVENTS = pa.schema(
 )
 
 
+# Frozen revenue split between allocation targets, in whole yen.
+YEN = pa.decimal128(18, 0)
+ALLOCATION_FINAL = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("revenue_jpy", YEN, nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("fx_rate", pa.decimal128(18, 6), nullable=False),
+        pa.field("rules_version", pa.string(), nullable=False),
+        pa.field("source_version", pa.string(), nullable=False),
+    ]
+)
+
+
 def data_columns(schema: pa.Schema) -> pa.Schema:
     """The columns a Glue table declares, partition keys excluded."""
     return pa.schema([f for f in schema if f.name not in PARTITION_KEYS])
