@@ -44,12 +44,7 @@ def _batch_key(ssp: str, revenue_date: dt.date, sequence: int) -> str:
 
 
 def read_batches(s3: Any, bucket: str, ssp: str, revenue_date: dt.date) -> pa.Table:
-    keys = sorted(lake.list_keys(s3, bucket, lake.partition_prefix(TABLE, ssp, revenue_date)))
-    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
-              for k in keys]
-    if not tables:
-        return schema.REVENUE_ADJUSTMENTS.empty_table()
-    return pa.concat_tables(tables).cast(schema.REVENUE_ADJUSTMENTS)
+    return lake.read_partition_files(s3, bucket, TABLE, ssp, revenue_date, schema.REVENUE_ADJUSTMENTS)
 
 
 def delta(old: pa.Table, new: pa.Table) -> pa.Table:

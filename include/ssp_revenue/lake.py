@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from ssp_revenue.errors import PipelineError, StorageError
@@ -139,6 +142,18 @@ def quarantine(
     put_once(s3, bucket, key, json.dumps(record, indent=2, sort_keys=True).encode(),
              ContentType="application/json")
     return key
+
+
+def read_partition_files(
+    s3: Any, bucket: str, table: str, ssp: str, revenue_date: dt.date, schema: pa.Schema
+) -> pa.Table:
+    """Every Parquet file of an append-only partition (publish_log, adjustments), in key order."""
+    keys = sorted(list_keys(s3, bucket, partition_prefix(table, ssp, revenue_date)))
+    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
+              for k in keys]
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables).cast(schema)
 
 
 def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:

@@ -266,11 +266,5 @@ def read_version(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version:
 
 def read_publish_log(s3: Any, bucket: str, ssp: str, revenue_date: dt.date) -> pa.Table:
     """Every publish of one (SSP, date), oldest fetch first."""
-    keys = lake.list_keys(s3, bucket, lake.partition_prefix("publish_log", ssp, revenue_date))
-    tables = [
-        pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
-        for k in sorted(keys)
-    ]
-    if not tables:
-        return schema.PUBLISH_LOG.empty_table()
-    return pa.concat_tables(tables).sort_by([("fetched_at", "ascending")])
+    log = lake.read_partition_files(s3, bucket, "publish_log", ssp, revenue_date, schema.PUBLISH_LOG)
+    return log.sort_by([("fetched_at", "ascending")])

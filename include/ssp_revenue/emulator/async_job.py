@@ -13,15 +13,10 @@ import secrets
 
 from flask import Flask, Response, jsonify, request
 
+from ssp_revenue.emulator.http import error_response
 from ssp_revenue.emulator.state import EmulatorState, Job, ReportNotReady
 
 TOKEN_TTL = dt.timedelta(hours=1)
-
-
-def _error(status: int, code: str, message: str = "") -> Response:
-    response = jsonify(error=code, message=message)
-    response.status_code = status
-    return response
 
 
 def register(app: Flask, state: EmulatorState, ssp: str) -> None:
@@ -33,9 +28,9 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         with state.lock:
             entry = state.tokens.get(token)
         if state.faults.take(ssp, "revoked_credentials") or entry is None or entry[0] != ssp:
-            return _error(401, "invalid_token", "unknown or revoked token")
+            return error_response(401, "invalid_token", "unknown or revoked token")
         if entry[1] <= state.now:
-            return _error(401, "token_expired", "access token expired")
+            return error_response(401, "token_expired", "access token expired")
         return None
 
     @app.post(base + "/oauth2/token", endpoint=f"{ssp}_token")
@@ -44,14 +39,14 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         auth = request.authorization
         grant = request.form.get("grant_type")
         if grant != "client_credentials":
-            return _error(400, "unsupported_grant_type")
+            return error_response(400, "unsupported_grant_type")
         if (
             auth is None
             or auth.username != profile.client_id
             or auth.password != profile.client_secret
             or state.faults.take(ssp, "revoked_credentials")
         ):
-            return _error(401, "invalid_client", "client authentication failed")
+            return error_response(401, "invalid_client", "client authentication failed")
         value = secrets.token_urlsafe(24)
         with state.lock:
             state.tokens[value] = (ssp, state.now + TOKEN_TTL)
@@ -69,11 +64,11 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         try:
             day = dt.date.fromisoformat(body["date"])
         except (KeyError, TypeError, ValueError):
-            return _error(400, "invalid_request", "body needs 'date': 'YYYY-MM-DD'")
+            return error_response(400, "invalid_request", "body needs 'date': 'YYYY-MM-DD'")
         try:
             report = state.make_report(ssp, day)
         except ReportNotReady as exc:
-            return _error(409, "DATA_NOT_READY", str(exc))
+            return error_response(409, "DATA_NOT_READY", str(exc))
         profile = state.profile(ssp)
         job_id = state.next_id(ssp)
         state.remember_job(job_id, Job(ssp=ssp, report=report, polls_left=profile.job_polls))
@@ -92,7 +87,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
             return denied
         job = job_or_404(job_id)
         if job is None:
-            return _error(404, "not_found")
+            return error_response(404, "not_found")
         with state.lock:
             if job.polls_left > 0:
                 job.polls_left -= 1
@@ -116,9 +111,9 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
             return denied
         job = job_or_404(job_id)
         if job is None:
-            return _error(404, "not_found")
+            return error_response(404, "not_found")
         if job.polls_left > 0:
-            return _error(409, "REPORT_NOT_READY", "poll the job until DONE")
+            return error_response(409, "REPORT_NOT_READY", "poll the job until DONE")
         report = job.report
         part_size = state.profile(ssp).part_size
         chunk = report.body[part * part_size : (part + 1) * part_size]

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from flask import Flask, Response, jsonify
 
+from ssp_revenue.emulator.http import decimal_text
 from ssp_revenue.emulator.state import EmulatorState, ReportNotReady
 
 DROP_BUCKET = "ssp-drop"
@@ -38,7 +39,7 @@ def _client(state: EmulatorState) -> Any:
 def _render(table: pa.Table, bad_row: int | None) -> bytes:
     out = table.select([c for c in table.column_names if c not in ("revenue_micros", "revenue")])
     money_column = "revenue_micros" if "revenue_micros" in table.column_names else "revenue"
-    amounts = [_decimal(v) for v in table[money_column].to_pylist()]
+    amounts = [decimal_text(v) for v in table[money_column].to_pylist()]
     if bad_row is not None and 0 < bad_row <= len(amounts):
         amounts[bad_row - 1] = "12x45"
     out = out.append_column("revenue" if money_column == "revenue_micros" else "revenue_eur_micros",
@@ -48,12 +49,6 @@ def _render(table: pa.Table, bad_row: int | None) -> bytes:
         {"ad_unit_code": "placement", "country_code": "country", "device_category": "device"}.get(c, c)
         for c in out.column_names]), sink, pacsv.WriteOptions(quoting_style="none"))
     return sink.getvalue()
-
-
-def _decimal(micros: int) -> str:
-    sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(int(micros)), 1_000_000)
-    return f"{sign}{whole}.{frac:06d}"
 
 
 def deliver(state: EmulatorState, ssp: str, day: dt.date, s3: Any) -> bool:
@@ -77,7 +72,7 @@ def deliver(state: EmulatorState, ssp: str, day: dt.date, s3: Any) -> bool:
         "file": data_key(ssp, day), "sha256": digest, "bytes": len(body),
         "rows": stated["rows"],
         "totals": {"impressions": stated["impressions"], "clicks": stated["clicks"],
-                   "revenue": _decimal(stated["revenue_micros"])},
+                   "revenue": decimal_text(stated["revenue_micros"])},
         "delivered_at": state.now.isoformat(),
     }
     s3.put_object(Bucket=DROP_BUCKET, Key=manifest_key(ssp, day),

@@ -12,21 +12,14 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
 from ssp_revenue.clock import parse_instant
 from ssp_revenue.emulator.figures import hourly_between
+from ssp_revenue.emulator.http import decimal_text, error_response
 from ssp_revenue.emulator.state import EmulatorState
 
 PAGE_MAX = 1000
-
-
-def _error(status: int, code: str, message: str = "", headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(error=code, message=message)
-    response.status_code = status
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
 
 
 def _cursor(offset: int) -> str:
@@ -54,7 +47,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
             window["count"] += 1
             if window["count"] > profile.rate_limit_per_window:
                 wait = math.ceil(profile.rate_window_seconds - (now - window["start"]))
-                return _error(429, "rate_limited", "requests per minute exceeded",
+                return error_response(429, "rate_limited", "requests per minute exceeded",
                               {"Retry-After": str(max(1, wait))})
         return None
 
@@ -66,22 +59,22 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
             or request.headers.get("X-Api-Secret") != profile.client_secret
             or state.faults.take(ssp, "revoked_credentials")
         ):
-            return _error(401, "unauthorized", "invalid API key or secret")
+            return error_response(401, "unauthorized", "invalid API key or secret")
         if limited := rate_limited():
             return limited
         try:
             start = parse_instant(request.args["start"])
             end = parse_instant(request.args["end"])  # exclusive
         except (KeyError, ValueError):
-            return _error(400, "invalid_request", "start and end (ISO-8601, end exclusive) required")
+            return error_response(400, "invalid_request", "start and end (ISO-8601, end exclusive) required")
         if request.args.get("granularity", "hour") != "hour" or end <= start:
-            return _error(400, "invalid_request", "granularity=hour and end > start")
+            return error_response(400, "invalid_request", "granularity=hour and end > start")
         business_date = start.astimezone(ZoneInfo("Asia/Tokyo")).date()
         closed_at = end + dt.timedelta(hours=profile.available_after_hours)  # hours close one by one
         if state.now < closed_at or state.faults.take(
             ssp, "not_ready", business_date
         ):
-            return _error(409, "DATA_NOT_READY", "hours in this range are not closed yet")
+            return error_response(409, "DATA_NOT_READY", "hours in this range are not closed yet")
         limit = min(PAGE_MAX, int(request.args.get("limit", PAGE_MAX)))
         offset = _offset(request.args.get("cursor"))
         hourly = hourly_between(profile, start, end, state.seed, state.now)
@@ -103,9 +96,9 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
                 "currency": row["currency"],
             }
             if micros is not None:
-                out["revenue_usd"] = _decimal(micros)
+                out["revenue_usd"] = decimal_text(micros)
             else:
-                out["revenue"] = _decimal(row["revenue"])
+                out["revenue"] = decimal_text(row["revenue"])
             if bad_row == index:
                 out["revenue_usd"] = "12x45"
             rows.append(out)
@@ -117,7 +110,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
                 "rows": stated["rows"],
                 "impressions": stated["impressions"],
                 "clicks": stated["clicks"],
-                "revenue_usd": _decimal(stated["revenue_micros"]),
+                "revenue_usd": decimal_text(stated["revenue_micros"]),
             },
         }
         text = json.dumps(body)
@@ -126,7 +119,3 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         return Response(text, mimetype="application/json")
 
 
-def _decimal(micros: int) -> str:
-    sign = "-" if micros < 0 else ""
-    whole, frac = divmod(abs(int(micros)), 1_000_000)
-    return f"{sign}{whole}.{frac:06d}"

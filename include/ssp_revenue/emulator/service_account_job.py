@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, request
 
 from ssp_revenue.emulator.figures import hourly_between
+from ssp_revenue.emulator.http import error_response
 from ssp_revenue.emulator.state import EmulatorState, Job, Report, corrupt_csv_row
 
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -42,12 +43,6 @@ class ServiceAccount:
         self.url_secret = secrets.token_bytes(32)
 
 
-def _error(status: int, code: str, message: str = "") -> Response:
-    response = jsonify(error=code, message=message)
-    response.status_code = status
-    return response
-
-
 def _sign(account: ServiceAccount, path: str, expires: int) -> str:
     return hmac.new(account.url_secret, f"{path}:{expires}".encode(), hashlib.sha256).hexdigest()
 
@@ -66,7 +61,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
     @app.post(base + "/oauth2/token", endpoint=f"{ssp}_sa_token")
     def token() -> Response:
         if request.form.get("grant_type") != GRANT:
-            return _error(400, "unsupported_grant_type")
+            return error_response(400, "unsupported_grant_type")
         try:
             claims = jwt.decode(
                 request.form.get("assertion", ""), account.public_key, algorithms=["RS256"],
@@ -74,11 +69,11 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
                 options={"verify_exp": False, "verify_iat": False, "require": ["iss", "exp", "iat"]},
             )
         except jwt.PyJWTError as exc:
-            return _error(401, "invalid_grant", f"bad assertion: {exc}")
+            return error_response(401, "invalid_grant", f"bad assertion: {exc}")
         now = state.now.timestamp()
         if (claims["iss"] != account.email or claims["exp"] <= now or claims["iat"] > now + 300
                 or claims["exp"] - claims["iat"] > 3600 or state.faults.take(ssp, "revoked_credentials")):
-            return _error(401, "invalid_grant", "assertion expired, too long-lived or revoked")
+            return error_response(401, "invalid_grant", "assertion expired, too long-lived or revoked")
         value = secrets.token_urlsafe(24)
         with state.lock:
             state.tokens[value] = (ssp, state.now + TOKEN_TTL)
@@ -90,9 +85,9 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         with state.lock:
             entry = state.tokens.get(value)
         if entry is None or entry[0] != ssp:
-            return _error(401, "invalid_token")
+            return error_response(401, "invalid_token")
         if entry[1] <= state.now:
-            return _error(401, "token_expired")
+            return error_response(401, "token_expired")
         return None
 
     @app.post(base + "/v1/networks/<network>/reports:run", endpoint=f"{ssp}_run")
@@ -104,7 +99,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
             first = dt.date.fromisoformat(body["date_range"]["start"])
             last = dt.date.fromisoformat(body["date_range"]["end"])  # inclusive, network dates
         except (KeyError, TypeError, ValueError):
-            return _error(400, "invalid_request", "date_range.start/end (network dates) required")
+            return error_response(400, "invalid_request", "date_range.start/end (network dates) required")
         zone = ZoneInfo(profile.timezone)
         start = dt.datetime.combine(first, dt.time(0), tzinfo=zone).astimezone(dt.UTC)
         end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), tzinfo=zone).astimezone(dt.UTC)
@@ -112,7 +107,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         hourly = hourly_between(profile, start, min(end, closed.replace(minute=0, second=0, microsecond=0)),
                                 state.seed, state.now)
         if hourly.num_rows == 0 or state.faults.take(ssp, "not_ready", last):
-            return _error(409, "DATA_NOT_READY", "no closed hours in that range yet")
+            return error_response(409, "DATA_NOT_READY", "no closed hours in that range yet")
         business_date = last  # the connector asks for [D-1, D] to cover business date D
         table, stated, bad_row = state.with_content_faults(ssp, business_date, hourly)
         local = pc.local_timestamp(table["hour_start"].cast(pa.timestamp("us", tz=profile.timezone)))
@@ -136,7 +131,7 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         with state.lock:
             job = state.jobs.get(job_id)
             if job is None or job.ssp != ssp:
-                return _error(404, "not_found")
+                return error_response(404, "not_found")
             if job.polls_left > 0:
                 job.polls_left -= 1
                 return jsonify(name=f"operations/{job_id}", done=False)
@@ -154,13 +149,13 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         signature = request.args.get("signature", "")
         path = f"{base}/download/{job_id}"
         if not hmac.compare_digest(signature, _sign(account, path, expires)):
-            return _error(403, "bad_signature")
+            return error_response(403, "bad_signature")
         if expires < state.now.timestamp():
-            return _error(403, "url_expired")
+            return error_response(403, "url_expired")
         with state.lock:
             job = state.jobs.get(job_id)
         if job is None:
-            return _error(404, "not_found")
+            return error_response(404, "not_found")
         body = job.report.body
         if state.faults.take(ssp, "truncated", job.report.revenue_date):
             body = body[: len(body) // 2]
