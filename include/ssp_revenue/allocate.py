@@ -2,8 +2,11 @@
 
 Rules file: include/config/allocation_rules.csv, one row per (effective_from,
 ssp, media, ad_unit, target) with ``share_pct``; ``*`` matches any SSP, media or
-ad unit; the most specific matching pattern wins. For one effective date, the
-shares of one (ssp, media, ad_unit) pattern add up to 100, no two patterns of equal
+ad unit; the most specific matching pattern wins. ``share_pct`` is either a fixed
+percentage or ``by:<metric>`` (``by:impressions``, ``by:clicks``): the ad unit is
+split in proportion to what first-party delivery served each target that day.
+For one effective date, the fixed shares of one (ssp, media, ad_unit) pattern add
+up to 100 (or all its rules are by the same metric), no two patterns of equal
 specificity overlap, and every target is declared in allocation_targets.csv.
 A pattern's rules apply from their effective_from until the same pattern gets
 rules with a later one (so last month is recomputed with last month's rules).
@@ -21,8 +24,10 @@ import dataclasses
 import datetime as dt
 import decimal
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from ssp_revenue.delivery import METRICS, DeliverySource, MissingDelivery
 
 RULE_COLUMNS = ("effective_from", "ssp", "media", "ad_unit", "target", "share_pct")
 HUNDRED = decimal.Decimal(100)
@@ -44,7 +49,8 @@ class Rule:
     media: str
     ad_unit: str
     target: str
-    share: decimal.Decimal
+    share: decimal.Decimal | None  # None: split by ``metric``
+    metric: str | None = None
 
     @property
     def pattern(self) -> tuple[str, str, str]:
@@ -71,14 +77,35 @@ class RuleBook:
                 newest[rule.pattern] = rule.effective_from
         return [r for r in self.rules if newest.get(r.pattern) == r.effective_from]
 
-    def split_for(self, day: dt.date, ssp: str, media: str, ad_unit: str) -> dict[str, decimal.Decimal]:
-        """target -> share (percent) for one ad unit on one day: the most specific pattern wins."""
+    def split_for(
+        self, day: dt.date, ssp: str, media: str, ad_unit: str, delivery: DeliverySource | None = None
+    ) -> dict[str, decimal.Decimal]:
+        """target -> weight for one ad unit on one day: the most specific pattern wins.
+
+        Fixed rules give percentages; by-metric rules give the delivered metric,
+        and a target the delivery source knows nothing about raises MissingDelivery.
+        """
         candidates = [r for r in self.in_effect(day) if r.matches(ssp, media, ad_unit)]
         if not candidates:
             raise LookupError(f"no allocation rule for ssp={ssp} media={media} ad_unit={ad_unit} on {day}")
         best = max(r.specificity for r in candidates)
         chosen = [r for r in candidates if r.specificity == best]
-        return {r.target: r.share for r in chosen}
+        weights: dict[str, decimal.Decimal] = {}
+        for rule in chosen:
+            if rule.share is not None:
+                weights[rule.target] = rule.share
+                continue
+            assert rule.metric is not None
+            found = delivery.metric(day, media, ad_unit, rule.target, rule.metric) if delivery else None
+            if found is None:
+                raise MissingDelivery(
+                    f"no first-party {rule.metric} for {media}/{ad_unit} -> {rule.target} on {day} "
+                    f"(rules line {rule.line} split by {rule.metric})", ssp=ssp, revenue_date=day)
+            weights[rule.target] = found
+        if sum(weights.values(), decimal.Decimal(0)) <= 0:
+            raise MissingDelivery(f"first-party delivery for {media}/{ad_unit} on {day} is all zero",
+                                  ssp=ssp, revenue_date=day)
+        return weights
 
 
 def load_targets(path: Path) -> set[str]:
@@ -107,14 +134,24 @@ def load_rules(path: Path, targets: set[str]) -> RuleBook:
         except ValueError:
             problems.append(f"line {line}: effective_from {values['effective_from']!r} is not YYYY-MM-DD")
             continue
-        try:
-            share = decimal.Decimal(values["share_pct"])
-        except decimal.InvalidOperation:
-            problems.append(f"line {line}: share_pct {values['share_pct']!r} is not a number")
-            continue
-        if not share.is_finite() or share <= 0 or share > HUNDRED:
-            problems.append(f"line {line}: share_pct {share} must be > 0 and <= 100")
-            continue
+        share: decimal.Decimal | None = None
+        metric: str | None = None
+        if values["share_pct"].startswith("by:"):
+            metric = values["share_pct"].removeprefix("by:")
+            if metric not in METRICS:
+                problems.append(f"line {line}: share_pct {values['share_pct']!r}: metric must be one of "
+                                f"{', '.join('by:' + m for m in METRICS)}")
+                continue
+        else:
+            try:
+                share = decimal.Decimal(values["share_pct"])
+            except decimal.InvalidOperation:
+                problems.append(f"line {line}: share_pct {values['share_pct']!r} is not a number "
+                                "or by:<metric>")
+                continue
+            if not share.is_finite() or share <= 0 or share > HUNDRED:
+                problems.append(f"line {line}: share_pct {share} must be > 0 and <= 100")
+                continue
         if values["target"] not in targets:
             problems.append(f"line {line}: unknown target {values['target']!r}")
             continue
@@ -122,14 +159,23 @@ def load_rules(path: Path, targets: set[str]) -> RuleBook:
             problems.append(f"line {line}: ssp, media and ad_unit must be a name or *")
             continue
         rules.append(Rule(line, effective, values["ssp"], values["media"], values["ad_unit"],
-                          values["target"], share))
+                          values["target"], share, metric))
     groups: dict[tuple[dt.date, tuple[str, str, str]], list[Rule]] = {}
     for rule in rules:
         groups.setdefault((rule.effective_from, rule.pattern), []).append(rule)
     for (effective, pattern), group in sorted(groups.items()):
-        total = sum((r.share for r in group), decimal.Decimal(0))
         first = min(r.line for r in group)
-        if total != HUNDRED:
+        metrics = {r.metric for r in group}
+        if len(metrics) > 1:
+            problems.append(f"line {first}: rules for {'/'.join(pattern)} from {effective} mix "
+                            f"{' and '.join(sorted(m or 'fixed shares' for m in metrics))} "
+                            f"(lines {', '.join(str(r.line) for r in group)})")
+            continue
+        total = sum((r.share or decimal.Decimal(0) for r in group), decimal.Decimal(0))
+        if None not in metrics and len(group) < 2:
+            problems.append(f"line {first}: a split by metric for {'/'.join(pattern)} needs two or "
+                            "more targets")
+        elif None in metrics and total != HUNDRED:
             problems.append(f"line {first}: shares for {'/'.join(pattern)} from {effective} add up to "
                             f"{total}%, not 100% (lines {', '.join(str(r.line) for r in group)})")
         seen: dict[str, int] = {}
@@ -177,48 +223,64 @@ def largest_remainder(total_yen: int, shares: Mapping[str, decimal.Decimal]) -> 
     return {t: sign * v for t, v in sorted(parts.items())}
 
 
-ALLOCATION_COLUMNS = (
-    "revenue_date", "ssp", "target", "revenue_jpy", "currency", "fx_rate", "rules_version",
-    "source_version",
-)
+def round_parts(total_yen: int, exact: Mapping[str, decimal.Decimal]) -> dict[str, int]:
+    """Whole yen for exact (signed) amounts whose sum rounds to ``total_yen``.
+
+    Largest remainder: each part is the floor of its exact amount; the yen left
+    over go one each to the largest fractional remainders (ties: target name).
+    """
+    floors = {t: int(v.to_integral_value(rounding=decimal.ROUND_FLOOR)) for t, v in exact.items()}
+    left = total_yen - sum(floors.values())
+    if not 0 <= left <= len(exact):
+        raise ValueError(f"{total_yen} yen cannot be the rounded sum of {dict(exact)}")
+    order = sorted(exact, key=lambda t: (-(exact[t] - floors[t]), t))
+    for target in order[:left]:
+        floors[target] += 1
+    return dict(sorted(floors.items()))
+
+
+def to_yen(amount: decimal.Decimal) -> int:
+    """A day's exact JPY total in whole yen: round half to even."""
+    return int(amount.quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_EVEN))
 
 
 def allocate_day(
-    rows: list[Mapping[str, object]],
+    rows: Sequence[Mapping[str, object]],
     *,
     ssp: str,
     day: dt.date,
     book: RuleBook,
     rate: decimal.Decimal,
-    source_version: str,
-) -> list[dict[str, object]]:
-    """Split one frozen (SSP, date) between targets, in whole yen.
+    delivery: DeliverySource | None = None,
+    amount_column: str = "revenue",
+) -> dict[str, int]:
+    """Split one (SSP, date) between targets, in whole yen: target -> yen.
 
-    The day's total in yen is the exact JPY sum of its rows (amount x rate),
-    rounded half-to-even; it is split by the largest-remainder method with each
-    target's exact JPY share as its weight, so the targets add up to it exactly.
-    Raises LookupError naming the first ad unit no rule covers.
+    ``rows`` carry media, ad_unit and an amount (aggregate them by ad unit first:
+    the result is the same, the work is less). The day's total in yen is the
+    exact JPY sum (amount x rate) rounded half-to-even; each target's exact JPY
+    share is rounded by the largest remainder, so the targets add up to the total
+    exactly and a target never gets a negative part from positive revenue.
+    Raises LookupError naming an ad unit no rule covers, MissingDelivery when a
+    by-metric split has no delivery figures.
     """
-    weights: dict[str, decimal.Decimal] = {}
-    currencies: set[str] = set()
+    unassigned = sorted({f"{row['media']}/{row['ad_unit']}" for row in rows
+                         if not any(r.matches(ssp, str(row["media"]), str(row["ad_unit"]))
+                                    for r in book.in_effect(day))})
+    if unassigned:
+        more = f" and {len(unassigned) - 10} more" if len(unassigned) > 10 else ""
+        shown = ", ".join(unassigned[:10]) + more
+        raise LookupError(f"rules {book.version} leave {len(unassigned)} ad unit(s) of {ssp} on {day} "
+                          f"unassigned: {shown}")
+    exact: dict[str, decimal.Decimal] = {}
     exact_total = decimal.Decimal(0)
     for row in rows:
-        amount = decimal.Decimal(str(row["revenue"])) * rate
+        amount = decimal.Decimal(str(row[amount_column])) * rate
         exact_total += amount
-        currencies.add(str(row["currency"]))
-        split = book.split_for(day, ssp, str(row["media"]), str(row["ad_unit"]))
-        for target, share in split.items():
-            weights[target] = weights.get(target, decimal.Decimal(0)) + amount * share / HUNDRED
-    if not weights:
-        return []
-    total_yen = int(exact_total.quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_EVEN))
-    positive = {t: max(w, decimal.Decimal(0)) for t, w in weights.items()}
-    if sum(positive.values(), decimal.Decimal(0)) == 0:
-        positive = {t: decimal.Decimal(1) for t in weights}
-    parts = largest_remainder(total_yen, positive)
-    currency = ",".join(sorted(currencies))
-    return [
-        {"revenue_date": day, "ssp": ssp, "target": target, "revenue_jpy": yen, "currency": currency,
-         "fx_rate": rate, "rules_version": book.version, "source_version": source_version}
-        for target, yen in parts.items()
-    ]
+        weights = book.split_for(day, ssp, str(row["media"]), str(row["ad_unit"]), delivery)
+        weight_sum = sum(weights.values(), decimal.Decimal(0))
+        for target, weight in weights.items():
+            exact[target] = exact.get(target, decimal.Decimal(0)) + amount * weight / weight_sum
+    if not exact:
+        return {}
+    return round_parts(to_yen(exact_total), exact)

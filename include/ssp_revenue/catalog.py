@@ -29,6 +29,7 @@ TABLES: dict[str, pa.Schema] = {
     "revenue_adjustments": schema.REVENUE_ADJUSTMENTS,
     "pipeline_events": schema.PIPELINE_EVENTS,
     "allocation_final": schema.ALLOCATION_FINAL,
+    "allocation_changes": schema.ALLOCATION_CHANGES,
 }
 
 

@@ -22,6 +22,9 @@ class Reason(enum.StrEnum):
     LATE_VERSION = "late_version"
     LEDGER_MISMATCH = "ledger_mismatch"
     LARGE_RESTATEMENT = "large_restatement"
+    MISSING_REFERENCE = "missing_reference_data"  # an FX rate or delivery metric for the date
+    RULES = "allocation_rules_invalid"
+    NOT_CLOSABLE = "month_not_closable"
 
 
 class PipelineError(Exception):

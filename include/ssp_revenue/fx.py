@@ -18,7 +18,7 @@ from ssp_revenue.errors import PipelineError, Reason
 
 
 class MissingRate(PipelineError):
-    reason = Reason.VALIDATION
+    reason = Reason.MISSING_REFERENCE
 
 
 class RateSource(Protocol):

@@ -24,6 +24,8 @@ _ALWAYS_ACTIONABLE = frozenset(
         Reason.LATE_VERSION,
         Reason.LEDGER_MISMATCH,
         Reason.LARGE_RESTATEMENT,
+        Reason.RULES,
+        Reason.NOT_CLOSABLE,
     }
 )
 # Reasons that heal while the date is still open (before its cutoff).
@@ -52,8 +54,9 @@ def classify(
 
     - auth failures, schema drift, late versions, ledger mismatches and large
       restatements always need a person;
-    - a date with no validated version at its cutoff waits (converging) until
-      the grace period ends, then needs a person;
+    - a date with no validated version at its cutoff, or with no FX rate or
+      delivery metric to allocate it by, waits (converging) until the grace
+      period after its cutoff ends, then needs a person;
     - anything transient (not ready, 429, 5xx, timeouts, a malformed or invalid
       batch, a storage hiccup) converges while the date is before its cutoff,
       and also once the date is frozen (its final figures are safe; later
@@ -62,7 +65,7 @@ def classify(
     """
     if reason in _ALWAYS_ACTIONABLE:
         return Severity.ACTIONABLE
-    if reason is Reason.NO_VERSION_AT_CUTOFF:
+    if reason in (Reason.NO_VERSION_AT_CUTOFF, Reason.MISSING_REFERENCE):
         return Severity.CONVERGING if now < cutoff + grace else Severity.ACTIONABLE
     if reason in _CONVERGING_BEFORE_CUTOFF and (now < cutoff or frozen):
         return Severity.CONVERGING

@@ -12,12 +12,13 @@ import datetime as dt
 import logging
 from typing import Any
 
-from ssp_revenue import adjustments, calendar, events, freeze, lake
+from ssp_revenue import adjustments, allocation, calendar, events, freeze, lake
 from ssp_revenue.alerts import Alert, AlertLedger
+from ssp_revenue.allocate import RulesError
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, parse_instant
 from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
-from ssp_revenue.errors import PipelineError, ValidationFailed
+from ssp_revenue.errors import PipelineError, Reason, ValidationFailed
 from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
 from ssp_revenue.publish import VERSION_CHARS, content_hash, publish_batch
 from ssp_revenue.registry import SspConfig
@@ -197,6 +198,49 @@ def freeze_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
     return job
 
 
+def allocate_step(job: dict[str, Any], services: Services,
+                  inputs: allocation.AllocationInputs | None = None) -> dict[str, Any]:
+    """Split every frozen, not yet allocated date by the rules in effect on it.
+
+    A missing FX rate or delivery metric keeps that date out (converging for the
+    grace period after its cutoff, then actionable); a bad rules file allocates
+    nothing and is actionable at once.
+    """
+    frozen = sorted(job.get("frozen", []))
+    if not frozen:
+        return job
+    if inputs is None:
+        try:
+            inputs = allocation.AllocationInputs.from_config(services.settings.config_dir)
+        except (RulesError, ValueError) as exc:
+            error = PipelineError(f"allocation inputs rejected, nothing allocated: {exc}",
+                                  reason=Reason.RULES)
+            _failed(job, error, "allocate", dt.date.fromisoformat(frozen[-1]), services)
+            return job
+    for text in frozen:
+        day = dt.date.fromisoformat(text)
+        try:
+            entry = freeze.read_ledger(services.s3, services.bucket, job["ssp"], day)
+            if entry is None:
+                continue
+            state = allocation.allocate_frozen(entry, inputs=inputs, s3=services.s3,
+                                               catalog=services.catalog)
+        except LookupError as exc:
+            _failed(job, PipelineError(str(exc), reason=Reason.RULES), "allocate", day, services)
+            continue
+        except PipelineError as exc:
+            _failed(job, exc, "allocate", day, services)
+            continue
+        if state == "written":
+            _metric(job, "allocate", "dates_allocated", 1)
+            detail = f"allocated version {entry.version} with rules {inputs.book.version}"
+            _record(job, StepOutcome.ok(job["ssp"], day, "allocate", detail))
+        elif state == "kept":
+            log.info("allocate %s %s: kept the allocation made with other rules (recompute to change it)",
+                     job["ssp"], day)
+    return job
+
+
 def outcomes(job: dict[str, Any]) -> list[StepOutcome]:
     return [StepOutcome.from_dict(o) for o in job["outcomes"]]
 
@@ -249,4 +293,5 @@ def run_ssp(
     validate_step(job, config, services)
     publish_step(job, config, services)
     freeze_step(job, services)
+    allocate_step(job, services)
     return job

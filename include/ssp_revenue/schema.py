@@ -111,6 +111,22 @@ ALLOCATION_FINAL = pa.schema(
     ]
 )
 
+# An allocation recomputed on purpose with other rules: per target, what it was and what it is now.
+ALLOCATION_CHANGES = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("previous_jpy", YEN, nullable=False),
+        pa.field("revenue_jpy", YEN, nullable=False),
+        pa.field("delta_jpy", YEN, nullable=False),
+        pa.field("previous_rules_version", pa.string(), nullable=False),
+        pa.field("rules_version", pa.string(), nullable=False),
+        pa.field("source_version", pa.string(), nullable=False),
+        pa.field("recomputed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
 
 def data_columns(schema: pa.Schema) -> pa.Schema:
     """The columns a Glue table declares, partition keys excluded."""

@@ -114,11 +114,13 @@ def publish(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def finalize(job: dict[str, Any]) -> dict[str, Any]:
-    """Freeze due dates, book adjustments, then settle: alert new actionable outcomes once."""
+    """Freeze due dates, book adjustments, allocate frozen dates, then settle: alert once."""
     current = settings()
     svc = services(current)
     job = pipeline.freeze_step(job, svc)
+    job = pipeline.allocate_step(job, svc)
     emit_metrics(job, "freeze")
+    emit_metrics(job, "allocate")
     try:
         pipeline.raise_if_actionable(job, svc)
     except ActionableFailure as exc:

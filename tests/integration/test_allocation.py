@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 
 from ssp_revenue import allocation, calendar, freeze, pipeline
-from ssp_revenue.allocate import load_rules, load_targets
-from ssp_revenue.fx import CsvRates
 
 from .conftest import Lake
 
@@ -39,19 +37,68 @@ def frozen_entry(env: Lake, emulator: Any, ssp: str) -> freeze.LedgerEntry:
 def test_a_frozen_day_is_allocated_to_the_yen_once(lake_env: Lake, emulator: Any, ssp: str) -> None:
     env = lake_env
     entry = frozen_entry(env, emulator, ssp)
-    targets = load_targets(CONFIG / "allocation_targets.csv")
-    book = load_rules(CONFIG / "allocation_rules.csv", targets)
-    rates = CsvRates(CONFIG / "fx_rates.csv")
+    inputs = allocation.AllocationInputs.from_config(CONFIG)
     s3, catalog = env.services.s3, env.services.catalog
-    assert allocation.allocate_frozen(entry, book=book, rates=rates, s3=s3, catalog=catalog) == "written"
-    assert allocation.allocate_frozen(entry, book=book, rates=rates, s3=s3, catalog=catalog) == "unchanged"
-    other = dataclasses.replace(book, version="0" * 16)
-    assert allocation.allocate_frozen(entry, book=other, rates=rates, s3=s3, catalog=catalog) == "kept"
+    # run_ssp allocated it already, with the shipped rules.
+    assert allocation.allocate_frozen(entry, inputs=inputs, s3=s3, catalog=catalog) == "unchanged"
+    other = dataclasses.replace(inputs, book=dataclasses.replace(inputs.book, version="0" * 16))
+    assert allocation.allocate_frozen(entry, inputs=other, s3=s3, catalog=catalog) == "kept"
 
     rows = env.engine().query(
-        f"SELECT target, revenue_jpy, fx_rate FROM allocation_final WHERE ssp = '{ssp}'").rows
-    rate = rates.rate(entry.currency, DAY)
+        f"SELECT target, revenue_jpy, fx_rate, rules_version, source_version FROM allocation_final "
+        f"WHERE ssp = '{ssp}'").rows
+    rate = inputs.rates.rate(entry.currency, DAY)
     expected = (Decimal(entry.revenue) * rate).quantize(Decimal(1))
     assert sum(r[1] for r in rows) == expected
     assert all(r[1] >= 0 for r in rows) and {r[2] for r in rows} == {rate}
+    assert {(r[3], r[4]) for r in rows} == {(inputs.book.version, entry.version)}
     assert len(env.keys("tables/allocation_final/")) == 1
+
+
+def _rules(tmp_path: Path, extra: str) -> allocation.AllocationInputs:
+    config = tmp_path / "config"
+    config.mkdir(parents=True)
+    for name in ("allocation_targets.csv", "fx_rates.csv", "delivery_sample.csv"):
+        (config / name).write_bytes((CONFIG / name).read_bytes())
+    (config / "allocation_rules.csv").write_text((CONFIG / "allocation_rules.csv").read_text() + extra)
+    return allocation.AllocationInputs.from_config(config)
+
+
+def test_recompute_writes_nothing_for_the_same_rules_and_a_recorded_version_for_new_ones(
+    lake_env: Lake, emulator: Any, tmp_path: Path
+) -> None:
+    env = lake_env
+    entry = frozen_entry(env, emulator, "nihon")
+    s3, catalog = env.services.s3, env.services.catalog
+    shipped = allocation.AllocationInputs.from_config(CONFIG)
+    before = env.keys("tables/")
+    now = env.services.clock.now()
+
+    same = allocation.recompute(entry, inputs=shipped, s3=s3, catalog=catalog, now=now)
+    assert same.state == "unchanged" and env.keys("tables/") == before
+
+    # A rule for an effective date after DAY changes nothing for DAY: other rules, same yen.
+    later = _rules(tmp_path / "a", "2026-12-01,*,news,*,partner:acme,100\n")
+    assert allocation.recompute(entry, inputs=later, s3=s3, catalog=catalog, now=now).state == "same_amounts"
+    assert env.keys("tables/") == before
+
+    moved = _rules(tmp_path / "b", "2026-11-01,*,news,*,partner:acme,100\n")
+    result = allocation.recompute(entry, inputs=moved, s3=s3, catalog=catalog, now=now)
+    assert result.state == "recomputed" and result.previous_rules == shipped.book.version
+    assert sum(result.delta.values()) == 0 and result.delta["partner:acme"] > 0
+    assert "media:news" in result.delta
+
+    engine = env.engine()
+    totals = engine.query("SELECT rules_version, sum(revenue_jpy) FROM allocation_final "
+                          "WHERE ssp = 'nihon' GROUP BY rules_version").rows
+    assert [r[0] for r in totals] == [moved.book.version]
+    assert totals[0][1] == Decimal(entry.revenue).quantize(Decimal(1))
+    changes = engine.query("SELECT target, previous_jpy, revenue_jpy, delta_jpy, previous_rules_version "
+                           "FROM allocation_changes WHERE ssp = 'nihon' ORDER BY target").rows
+    assert {r[0]: int(r[3]) for r in changes if r[3]} == result.delta
+    assert all(r[2] - r[1] == r[3] and r[4] == shipped.book.version for r in changes)
+    # Both versions stay; recomputing again with the same new rules writes nothing more.
+    written = env.keys("tables/")
+    assert len([k for k in written if k.startswith("tables/allocation_final/")]) == 2
+    assert allocation.recompute(entry, inputs=moved, s3=s3, catalog=catalog, now=now).state == "unchanged"
+    assert env.keys("tables/") == written
