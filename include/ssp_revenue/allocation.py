@@ -82,7 +82,7 @@ def _parquet(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _read_frozen(entry: freeze.LedgerEntry, s3: Any, bucket: str) -> pa.Table:
+def read_frozen(entry: freeze.LedgerEntry, s3: Any, bucket: str) -> pa.Table:
     body = s3.get_object(Bucket=bucket, Key=freeze.final_key(entry))["Body"].read()
     return pq.read_table(io.BytesIO(body), columns=["media", "ad_unit", "revenue"])
 
@@ -109,7 +109,7 @@ def allocate_frozen(entry: freeze.LedgerEntry, *, inputs: AllocationInputs, s3: 
     if existing is not None:
         same = existing.parameters.get("rules_version") == inputs.book.version
         return "unchanged" if same else "kept"
-    table = allocation_rows(entry, _read_frozen(entry, s3, catalog.bucket), inputs)
+    table = allocation_rows(entry, read_frozen(entry, s3, catalog.bucket), inputs)
     prefix = _write_version(entry, table, inputs.book.version, s3, catalog.bucket)
     created = catalog.create_partition_once(
         TABLE, day, entry.ssp, lake.s3_uri(catalog.bucket, prefix),
@@ -164,7 +164,7 @@ def recompute(entry: freeze.LedgerEntry, *, inputs: AllocationInputs, s3: Any, c
     previous = existing.parameters.get("rules_version", "")
     if previous == version:
         return Recomputed(entry.ssp, entry.revenue_date, "unchanged", previous, version, {})
-    table = allocation_rows(entry, _read_frozen(entry, s3, catalog.bucket), inputs)
+    table = allocation_rows(entry, read_frozen(entry, s3, catalog.bucket), inputs)
     before = _yen_by_target(read_allocation(existing.location, s3))
     after = _yen_by_target(table)
     delta = {t: after.get(t, 0) - before.get(t, 0) for t in sorted(set(before) | set(after))}

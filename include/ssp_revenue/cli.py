@@ -10,10 +10,10 @@ import os
 import sys
 from pathlib import Path
 
-from ssp_revenue import calendar, credentials, registry, runtime, stack
+from ssp_revenue import allocation, calendar, close, credentials, freeze, registry, report, runtime, stack
 from ssp_revenue.connectors import connector_class
 from ssp_revenue.outcomes import ActionableFailure
-from ssp_revenue.pipeline import raise_if_actionable, run_ssp
+from ssp_revenue.pipeline import Services, raise_if_actionable, run_ssp
 from ssp_revenue.query import engine_for
 from ssp_revenue.settings import Settings
 
@@ -89,6 +89,108 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _date_range(first: str, last: str) -> list[dt.date]:
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def cmd_allocate(args: argparse.Namespace) -> int:
+    """Allocate frozen dates; with --recompute, apply the current rules on purpose, recorded."""
+    settings = load_settings()
+    services = runtime.services_for(settings)
+    runtime.bootstrap(services)
+    inputs = allocation.AllocationInputs.from_config(settings.config_dir)
+    names = [c.name for c in registry.load_registry(settings.config_dir / "ssps.yaml")]
+    if args.ssp:
+        names = [registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), args.ssp).name]
+    entries = []
+    for day in _date_range(args.date_from, args.date_to):
+        for ssp in names:
+            entry = freeze.read_ledger(services.s3, settings.bucket, ssp, day)
+            if entry is None:
+                print(f"skipped   {ssp} {day}: not frozen")
+            else:
+                entries.append(entry)
+    s3, catalog = services.s3, services.catalog
+    if not args.recompute:
+        for entry in entries:
+            state = allocation.allocate_frozen(entry, inputs=inputs, s3=s3, catalog=catalog)
+            print(f"{state:9} {entry.ssp} {entry.revenue_date}")
+        return 0
+    # Every date is computed before anything is written: rules that leave an ad unit
+    # unassigned, or a missing rate, stop the whole recomputation.
+    for entry in entries:
+        allocation.allocation_rows(entry, allocation.read_frozen(entry, s3, settings.bucket), inputs)
+    now = services.clock.now()
+    changed = 0
+    for entry in entries:
+        result = allocation.recompute(entry, inputs=inputs, s3=s3, catalog=catalog, now=now)
+        line = (f"{result.state:16} {entry.ssp} {entry.revenue_date} "
+                f"rules {result.previous_rules} -> {result.rules_version}")
+        if result.delta:
+            changed += 1
+            line += " " + ", ".join(f"{t} {d:+,} JPY" for t, d in result.delta.items())
+        print(line)
+    print(f"recomputed with rules {inputs.book.version}: {changed} (SSP, date) allocation(s) changed; "
+          "differences recorded in allocation_changes")
+    return 0
+
+
+def _month_context(args: argparse.Namespace) -> tuple[Settings, Services, list[str],
+                                                      allocation.AllocationInputs]:
+    settings = load_settings()
+    services = runtime.services_for(settings)
+    runtime.bootstrap(services)
+    names = [c.name for c in registry.load_registry(settings.config_dir / "ssps.yaml")]
+    return settings, services, names, allocation.AllocationInputs.from_config(settings.config_dir)
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    settings, services, names, inputs = _month_context(args)
+    month = close.Month.parse(args.month)
+    try:
+        issue = close.close_month(month, names, settings=settings, s3=services.s3, catalog=services.catalog,
+                                  inputs=inputs, now=services.clock.now(), reissue=args.reissue)
+    except close.NotClosable as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"accounting-{month}" + (f"-issue{issue.issue}" if issue.issue > 1 else "")
+    (out / f"{name}.csv").write_bytes((b"\xef\xbb\xbf" if args.bom else b"") + issue.csv)
+    (out / f"{name}.manifest.json").write_text(json.dumps(issue.manifest, indent=2, sort_keys=True) + "\n")
+    print(f"{issue.state}: {month} issue {issue.issue}, {issue.manifest['row_count']} rows, "
+          f"total {issue.manifest['totals_jpy']['total_jpy']:,} JPY, sha256 {issue.manifest['sha256']}")
+    print(f"s3://{settings.bucket}/{issue.key}")
+    print(out / f"{name}.csv")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    settings, services, names, inputs = _month_context(args)
+    month = close.Month.parse(args.month)
+    on_record = close.issues(services.s3, settings.bucket, month)
+    if on_record:
+        body, _ = close.read_issue(services.s3, settings.bucket, month, on_record[-1])
+        status = f"Closed, issue {on_record[-1]}"
+    else:
+        try:
+            found = close.statement(month, names, settings=settings, s3=services.s3,
+                                    catalog=services.catalog, inputs=inputs)
+        except close.NotClosable as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        body, status = found.csv_bytes(), "Not closed yet (every date frozen and allocated)"
+    page = report.render(month, names, close.parse_csv(body), status=status, settings=settings,
+                         s3=services.s3, catalog=services.catalog, inputs=inputs, as_of=services.clock.now())
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"revenue-{month}.html"
+    path.write_text(page, encoding="utf-8")
+    print(path)
+    return 0
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     from ssp_revenue.emulator.server import serve
 
@@ -113,6 +215,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="first revenue date (default: the due window)")
     p.add_argument("--to", help="last revenue date, inclusive")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("allocate", help="split frozen dates by the allocation rules")
+    p.add_argument("--from", dest="date_from", required=True, help="first revenue date")
+    p.add_argument("--to", dest="date_to", required=True, help="last revenue date, inclusive")
+    p.add_argument("--ssp")
+    p.add_argument("--recompute", action="store_true",
+                   help="apply the current rules to allocated dates: new version + recorded difference")
+    p.set_defaults(func=cmd_allocate)
+
+    p = sub.add_parser("close", help="the monthly accounting CSV and manifest")
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--reissue", action="store_true", help="close a closed month again as issue N+1")
+    p.add_argument("--bom", action="store_true", help="UTF-8 with BOM, for spreadsheet users")
+    p.add_argument("--out", default=".local/closes")
+    p.set_defaults(func=cmd_close)
+
+    p = sub.add_parser("report", help="the month's self-contained HTML revenue report")
+    p.add_argument("--month", required=True, help="YYYY-MM")
+    p.add_argument("--out", default=".local/reports")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("emulator", help="the SSP emulator alone")
     p.add_argument("action", choices=["serve"])
