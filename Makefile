@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt p
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: venv demo test lint typecheck unit integration dags airflow bench down clean
+.PHONY: venv browser demo test lint typecheck unit integration dags airflow bench down clean
 
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -19,10 +19,17 @@ $(STAMP):
 
 venv: $(STAMP)
 
+# Debian's Chromium renders the HTML report in the tests (and takes the README screenshot).
+browser:
+	@command -v chromium >/dev/null || { \
+	  export DEBIAN_FRONTEND=noninteractive; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; }; }
+
 demo: venv
 	$(BIN)/python -m ssp_revenue_airflow.demo
 
-test: venv lint typecheck
+test: venv browser lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 lint: venv
