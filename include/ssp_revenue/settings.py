@@ -34,6 +34,8 @@ class Settings:
     # Revenue dates before this are out of scope (the pipeline's go-live): never
     # fetched, never frozen, so history it never saw raises no late-freeze alerts.
     start_date: dt.date | None = None
+    # Day of the month (business zone) on which the previous month is closed.
+    close_day: int = 3
     clock: str = "system"
     emulator_url: str | None = None
     athena_workgroup: str | None = None
@@ -78,7 +80,7 @@ class Settings:
             if raw is None or raw == "":
                 continue
             if field.name in ("freeze_hours", "refetch_days", "grace_hours", "adjustment_days",
-                              "restatement_alert_jpy"):
+                              "restatement_alert_jpy", "close_day"):
                 values[field.name] = int(raw)
             elif field.name == "restatement_alert_pct":
                 values[field.name] = float(raw)
@@ -100,6 +102,8 @@ class Settings:
             raise ValueError(f"{PREFIX}GRACE_HOURS and {PREFIX}ADJUSTMENT_DAYS must not be negative")
         if self.refetch_days <= 0:
             raise ValueError(f"{PREFIX}REFETCH_DAYS must be positive, got {self.refetch_days}")
+        if not 1 <= self.close_day <= 28:
+            raise ValueError(f"{PREFIX}CLOSE_DAY must be 1..28, got {self.close_day}")
         if self.clock not in ("system", "emulator"):
             raise ValueError(f"{PREFIX}CLOCK must be 'system' or 'emulator', got {self.clock!r}")
         if self.clock == "emulator" and not self.emulator_url:

@@ -53,6 +53,9 @@ class SspRevenueNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         exception = context.get("exception")
+        if isinstance(exception, ActionableAlert) and not exception.alerts:
+            log.warning("already alerted, not again: %s", exception)
+            return
         alerts = list(getattr(exception, "alerts", None) or [])
         if not alerts:
             ti = context.get("ti")

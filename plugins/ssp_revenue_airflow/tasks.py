@@ -13,7 +13,8 @@ import logging
 import os
 from typing import Any
 
-from ssp_revenue import calendar, freeze, pipeline, registry, runtime
+from ssp_revenue import calendar, freeze, lake, pipeline, registry, runtime
+from ssp_revenue.clock import parse_instant
 from ssp_revenue.connectors import connector_class
 from ssp_revenue.outcomes import ActionableFailure
 from ssp_revenue.pipeline import Services
@@ -126,3 +127,38 @@ def finalize(job: dict[str, Any]) -> dict[str, Any]:
     except ActionableFailure as exc:
         raise ActionableAlert(str(exc), [a.to_dict() for a in exc.alerts]) from exc
     return job
+
+
+def close_month(context: Any) -> dict[str, Any]:
+    """Close the month before this run (or params.month); alert once if it cannot be closed."""
+    from ssp_revenue import allocation, close, report
+    from ssp_revenue.alerts import Alert, AlertLedger
+    from ssp_revenue.errors import Reason
+
+    current = settings()
+    svc = services(current)
+    runtime.bootstrap(svc)
+    explicit = (context.get("params") or {}).get("month")
+    if explicit:
+        month = close.Month.parse(explicit)
+    else:
+        run_after = context.get("logical_date") or context["dag_run"].run_after
+        month = close.Month.before(run_after.astimezone(current.tz).date())
+    names = [s.name for s in registry.load_registry(current.config_dir / "ssps.yaml")]
+    try:
+        inputs = allocation.AllocationInputs.from_config(current.config_dir)
+        issue = close.close_month(month, names, settings=current, s3=svc.s3, catalog=svc.catalog,
+                                  inputs=inputs, now=svc.clock.now())
+    except (close.NotClosable, ValueError) as exc:
+        alert = Alert("all", month.first, Reason.NOT_CLOSABLE.value, "close", f"{month}: {exc}")
+        claimed = AlertLedger(svc.s3, svc.bucket).claim(alert, svc.clock.now())
+        raise ActionableAlert(str(exc), [alert.to_dict()] if claimed else []) from exc
+    page = report.render(month, names, close.parse_csv(issue.csv), status=f"Closed, issue {issue.issue}",
+                         settings=current, s3=svc.s3, catalog=svc.catalog, inputs=inputs,
+                         as_of=parse_instant(issue.manifest["closed_at"]))
+    key = close.issue_key(month, issue.issue, f"revenue-{month}.html")
+    lake.put_once(svc.s3, svc.bucket, key, page.encode(), ContentType="text/html; charset=utf-8")
+    log.info("%s: %s issue %s, total %s JPY; report s3://%s/%s", issue.state, month, issue.issue,
+             issue.manifest["totals_jpy"]["total_jpy"], svc.bucket, key)
+    return {"month": str(month), "issue": issue.issue, "state": issue.state,
+            "sha256": issue.manifest["sha256"], "report": key}

@@ -97,6 +97,12 @@ def test_freezing_in_the_daily_dag(daily_dag: Any, airflow_lake: Any, emulator: 
     engine = LocalEngine(airflow_lake.settings, airflow_lake.catalog.glue, airflow_lake.s3)
     frozen = engine.query("SELECT DISTINCT revenue_date FROM revenue_final ORDER BY 1").rows
     assert frozen == [(DAY,), (DAY + dt.timedelta(days=1),)]  # D+2 12:00 JST has passed for both
+    # Allocation follows the freeze in the same run: every frozen (SSP, date), to the yen.
+    allocated = engine.query("SELECT revenue_date, ssp, sum(revenue_jpy) FROM allocation_final "
+                             "GROUP BY 1, 2 ORDER BY 1, 2").rows
+    final = engine.query("SELECT revenue_date, ssp, sum(revenue) FROM revenue_final "
+                         "GROUP BY 1, 2 ORDER BY 1, 2").rows
+    assert [r[:2] for r in allocated] == [r[:2] for r in final]
     assert alerts() == [] or all(a["reason"] == "large_restatement" for a in alerts())
 
 

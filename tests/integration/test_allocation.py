@@ -102,3 +102,34 @@ def test_recompute_writes_nothing_for_the_same_rules_and_a_recorded_version_for_
     assert len([k for k in written if k.startswith("tables/allocation_final/")]) == 2
     assert allocation.recompute(entry, inputs=moved, s3=s3, catalog=catalog, now=now).state == "unchanged"
     assert env.keys("tables/") == written
+
+
+def test_a_missing_rate_keeps_the_date_out_converging_then_actionable(
+    lake_env: Lake, emulator: Any, tmp_path: Path
+) -> None:
+    from ssp_revenue.allocate import load_rules, load_targets
+    from ssp_revenue.delivery import CsvDelivery
+    from ssp_revenue.fx import CsvRates
+
+    env = lake_env
+    entry = frozen_entry(env, emulator, "xchange")  # USD
+    catalog = env.services.catalog
+    # Start again from no allocation: drop the partition run_ssp created.
+    catalog.glue.delete_partition(DatabaseName=catalog.database, TableName="allocation_final",
+                                  PartitionValues=[DAY.isoformat(), "xchange"])
+    rates = tmp_path / "fx.csv"
+    rates.write_text("date,currency,jpy_per_unit,source\n2026-11-04,USD,150,sample\n")
+    inputs = allocation.AllocationInputs(
+        book=load_rules(CONFIG / "allocation_rules.csv", load_targets(CONFIG / "allocation_targets.csv")),
+        rates=CsvRates(rates), delivery=CsvDelivery(CONFIG / "delivery_sample.csv"))
+    job = pipeline.new_job("xchange", [DAY], {DAY})
+    pipeline.allocate_step(job, env.services, inputs)
+    assert [(o["step"], o["severity"], o["reason"]) for o in job["outcomes"]] == [
+        ("allocate", "converging", "missing_reference_data")]
+    assert "no USD/JPY rate for 2026-11-05" in job["outcomes"][0]["detail"]
+    assert catalog.get_partition("allocation_final", DAY.isoformat(), "xchange") is None
+
+    emulator.set_clock(entry.cutoff + env.settings.grace + dt.timedelta(minutes=1))
+    late = pipeline.new_job("xchange", [DAY], {DAY})
+    pipeline.allocate_step(late, env.services, inputs)
+    assert [o["severity"] for o in late["outcomes"]] == ["actionable"]

@@ -1,0 +1,71 @@
+"""The monthly close DAG: refuses with one actionable alert, then closes and files the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ssp_revenue import close, registry, runtime
+from ssp_revenue.connectors import connector_class
+from ssp_revenue.credentials import emulator_credentials
+from ssp_revenue.pipeline import run_ssp
+
+pytestmark = pytest.mark.dags
+TOKYO = ZoneInfo("Asia/Tokyo")
+FIRST = dt.date(2026, 11, 29)
+
+
+def seed(services: Any, emulator: Any, day: dt.date) -> None:
+    """Every SSP's daily steps at 07:00 JST on ``day``, in this process."""
+    settings = services.settings
+    emulator.set_clock(dt.datetime.combine(day, dt.time(7), tzinfo=TOKYO).astimezone(dt.UTC))
+    for config in registry.load_registry(settings.config_dir / "ssps.yaml"):
+        connector = connector_class(config.style)(
+            config, emulator_credentials(config.name, settings.emulator_url, settings.aws_endpoint),
+            clock=services.clock, business_tz=settings.business_tz)
+        run_ssp(config, [FIRST, FIRST + dt.timedelta(days=1)], connector, services)
+
+
+def close_run(dag: Any, day: dt.date) -> Any:
+    instant = dt.datetime.combine(day, dt.time(9), tzinfo=TOKYO).astimezone(dt.UTC)
+    return dag.test(logical_date=instant, run_after=instant)
+
+
+def test_the_previous_month_is_closed_or_alerted_once(
+    dagbag: Any, airflow_lake: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSP_REVENUE_START_DATE", FIRST.isoformat())
+    services = airflow_lake
+    services.settings = services.settings.replace(start_date=FIRST)
+    runtime.bootstrap(services)
+    dag = dagbag.get_dag("ssp_revenue_monthly_close")
+    for day in (dt.date(2026, 11, 30), dt.date(2026, 12, 1), dt.date(2026, 12, 2)):
+        seed(services, emulator, day)
+
+    # Dec 2 09:00 JST: Nov 30 freezes at 12:00, so the close refuses, naming every SSP's date.
+    refused = close_run(dag, dt.date(2026, 12, 2))
+    assert "failed" in str(refused.state)
+    log = Path(os.environ["SSP_REVENUE_ALERTS_LOG"])
+    alerts = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(a["reason"], a["revenue_date"]) for a in alerts] == [("month_not_closable", "2026-11-01")]
+    assert alerts[0]["detail"].count("2026-11-30: not frozen") == 5
+
+    seed(services, emulator, dt.date(2026, 12, 3))
+    closed = close_run(dag, dt.date(2026, 12, 3))
+    assert "success" in str(closed.state)
+    month = close.Month(2026, 11)
+    bucket = services.settings.bucket
+    assert close.issues(services.s3, bucket, month) == [1]
+    body, manifest = close.read_issue(services.s3, bucket, month, 1)
+    assert manifest["revenue_dates"] == ["2026-11-29", "2026-11-30"]
+    assert {r["ssp"] for r in close.parse_csv(body)} == {c.name for c in registry.load_registry(
+        services.settings.config_dir / "ssps.yaml")}
+    page = services.s3.get_object(Bucket=bucket, Key=close.issue_key(month, 1, "revenue-2026-11.html"))
+    assert b"Closed, issue 1" in page["Body"].read()
+    assert len(log.read_text().splitlines()) == 1
