@@ -1,8 +1,11 @@
-"""``make demo``: a week of daily DAG runs on the simulated clock, then a query.
+"""``make demo``: a week of daily DAG runs on the simulated clock, a monthly close, a report.
 
 Brings the local stack up (and leaves it up), replays the last 7 revenue dates
-through real ``dag.test()`` runs, prints revenue per date and SSP from
-``ssp-revenue query``, and exits non-zero if any step failed.
+of the previous month and the first 2 of this one through real ``dag.test()``
+runs (so every date of the week is frozen and allocated), prints revenue per
+date and SSP from ``ssp-revenue query``, closes the previous month through the
+monthly DAG, writes its accounting CSV and HTML report under .local/, and exits
+non-zero if any step failed.
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ ADJUSTMENTS_SQL = (
     "GROUP BY revenue_date, ssp, sequence ORDER BY revenue_date, ssp, sequence"
 )
 
+ALLOCATION_SQL = (
+    "SELECT ssp, target, count(*) AS dates, sum(revenue_jpy) AS revenue_jpy FROM allocation_final "
+    "GROUP BY ssp, target ORDER BY ssp, target"
+)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo")
-    parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--until", type=dt.date.fromisoformat, default=None,
-                        help="last revenue date (default: yesterday in Tokyo)")
+    parser.add_argument("--days", type=int, default=7, help="revenue dates of the month to replay")
+    parser.add_argument("--month", default=None,
+                        help="YYYY-MM to replay the end of and close (default: last month in Tokyo)")
     parser.add_argument("--standalone", action="store_true",
                         help="run `airflow standalone` against the local stack instead")
     args = parser.parse_args(argv)
@@ -44,10 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     print("== starting the local stack (moto S3+Glue, SSP emulator)", flush=True)
     local_stack = stack.LocalStack(local_dir)
     state = local_stack.up()
-    until = args.until or (
-        dt.datetime.now(ZoneInfo("Asia/Tokyo")).date() - dt.timedelta(days=1)  # the demo's "today"
-    )
-    dates = [until - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
+    from ssp_revenue.close import Month
+
+    month = Month.parse(args.month) if args.month else Month.before(
+        dt.datetime.now(ZoneInfo("Asia/Tokyo")).date())  # the demo's "today"
+    # Two more daily runs after the month ends: its last date freezes 60 h after it starts.
+    until = month.last + dt.timedelta(days=2)
+    dates = [month.last - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
+    dates += [month.last + dt.timedelta(days=1), until]
     env = {**local.airflow_environment(local_dir), **local.stack_environment(local_stack.state_file)}
     env.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     # The demo's go-live is its first date; frozen dates keep being re-fetched for 5 days.
@@ -79,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
         return 1
     dag = bag.get_dag("ssp_revenue_daily")
-    assert dag is not None
+    monthly = bag.get_dag("ssp_revenue_monthly_close")
+    assert dag is not None and monthly is not None
 
     failed = []
     for day in dates:
@@ -96,6 +109,33 @@ def main(argv: list[str] | None = None) -> int:
     print(engine.query(SUMMARY_SQL).format())
     print("\n== restatements seen after the freeze (revenue_final never changes)")
     print(engine.query(ADJUSTMENTS_SQL).format())
+    print("\n== allocation_final: frozen revenue split by the allocation rules, in whole yen")
+    print(engine.query(ALLOCATION_SQL).format())
+
+    close_at = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(9), tzinfo=ZoneInfo("Asia/Tokyo"))
+    clock.set(close_at.astimezone(dt.UTC))
+    run = monthly.test(logical_date=close_at, run_after=close_at)
+    print(f"\n== monthly close of {month} (DAG ssp_revenue_monthly_close): {run.state}")
+    if "success" not in str(run.state):
+        failed.append(month.last)
+    from ssp_revenue import close
+
+    numbers = close.issues(services.s3, settings.bucket, month)
+    if numbers:
+        body, manifest = close.read_issue(services.s3, settings.bucket, month, numbers[-1])
+        out = local_dir / "closes"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"accounting-{month}.csv").write_bytes(body)
+        page = services.s3.get_object(Bucket=settings.bucket,
+                                      Key=close.issue_key(month, numbers[-1], f"revenue-{month}.html"))
+        report = local_dir / "reports" / f"revenue-{month}.html"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_bytes(page["Body"].read())
+        print(body.decode())
+        print(f"manifest: {manifest['row_count']} rows, total {manifest['totals_jpy']['total_jpy']:,} JPY, "
+              f"sha256 {manifest['sha256']}")
+        print(f"accounting CSV: {out / f'accounting-{month}.csv'}")
+        print(f"HTML report (open it in a browser): {report}")
     print(f"\nAlerts: {local_dir / 'alerts.jsonl'} (large restatements are alerted once per date)")
     print(
         "\nThe stack is still up. Query more with, for example:\n"
