@@ -8,8 +8,10 @@
 4. switch the Glue partition's location to it (create if absent);
 5. append a ``publish_log`` row.
 
-A crash between any two steps leaves the previous version live; a rerun
-redoes the missing steps and ends in the same state.
+A crash between any two steps leaves the previous version live (or, after
+step 4, the new one); a rerun redoes the missing steps and ends in the same
+state, publish_log included: the partition's Parameters keep the version it
+replaced, so a switch whose log row was lost is still logged as ``published``.
 """
 
 from __future__ import annotations
@@ -195,8 +197,13 @@ def publish_batch(
         catalog.set_partition(
             TABLE, day, ssp, location,
             {"source_version": version, "row_count": str(totals.rows),
-             "revenue_total": str(totals.revenue)},
+             "revenue_total": str(totals.revenue), "previous_version": previous or ""},
         )
+        outcome = "published"
+    elif not logged(s3, bucket, ssp, revenue_date, version):
+        # Switched by a run that died before its publish_log row: finish its record.
+        assert current is not None
+        previous = current.parameters.get("previous_version") or None
         outcome = "published"
     else:
         outcome = "unchanged"
@@ -206,6 +213,12 @@ def publish_batch(
                 raw_object=lake.s3_uri(bucket, raw_object),
                 currency=_currency(content), s3=s3, catalog=catalog)
     return result
+
+
+def logged(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version: str) -> bool:
+    """Whether publish_log records any publish of ``version`` for the (SSP, date)."""
+    prefix = lake.partition_prefix("publish_log", ssp, revenue_date)
+    return any(k.endswith(f"-{version}.parquet") for k in lake.list_keys(s3, bucket, prefix))
 
 
 def _currency(content: pa.Table) -> str:
