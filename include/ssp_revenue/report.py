@@ -15,6 +15,7 @@ import decimal
 import html
 from typing import Any
 
+import plotly.colors
 import plotly.graph_objects as go
 import plotly.offline
 
@@ -69,11 +70,19 @@ def _figure_html(figure: go.Figure, title: str) -> str:
     return str(figure.to_html(full_html=False, include_plotlyjs=False))
 
 
-def _stacked(series: dict[str, dict[dt.date, int]], dates: list[dt.date], title: str) -> str:
+def palette(names: list[str]) -> dict[str, str]:
+    """One colour per name, the same in every chart."""
+    colours = plotly.colors.qualitative.Plotly
+    return {name: colours[i % len(colours)] for i, name in enumerate(sorted(names))}
+
+
+def _stacked(series: dict[str, dict[dt.date, int]], dates: list[dt.date], title: str,
+             colours: dict[str, str] | None = None) -> str:
     figure = go.Figure()
+    colours = colours or palette(list(series))
     for name in sorted(series):
         figure.add_bar(name=name, x=[d.isoformat() for d in dates],
-                       y=[series[name].get(d, 0) for d in dates])
+                       y=[series[name].get(d, 0) for d in dates], marker_color=colours.get(name))
     figure.update_layout(barmode="stack", yaxis_title="JPY")
     return _figure_html(figure, title)
 
@@ -111,11 +120,13 @@ def render(
                 per_target = by_target.setdefault(row["target"], {})
                 per_target[day] = per_target.get(day, 0) + yen
 
+    colours = palette(ssps)
     figure = go.Figure()
-    for ssp in ssps:
+    for ssp in sorted(ssps):
         points = [(d, drift(ssp, d, s3, settings.bucket)) for d in dates]
         known = [(d.isoformat(), v) for d, v in points if v is not None]
-        figure.add_scatter(name=ssp, mode="lines+markers", x=[d for d, _ in known], y=[v for _, v in known])
+        figure.add_scatter(name=ssp, mode="lines+markers", x=[d for d, _ in known], y=[v for _, v in known],
+                           line_color=colours[ssp])
     figure.update_layout(yaxis_title="% frozen vs first published")
     drift_html = _figure_html(figure, "Preliminary versus final: how far each date moved before freezing")
 
@@ -137,12 +148,13 @@ def render(
     figure = go.Figure()
     labels = [str(m) for m in months]
     for ssp in sorted(booked):
-        figure.add_bar(name=ssp, x=labels, y=[booked[ssp].get(m, 0) for m in labels])
+        figure.add_bar(name=ssp, x=labels, y=[booked[ssp].get(m, 0) for m in labels],
+                       marker_color=colours.get(ssp))
     figure.update_layout(barmode="relative", yaxis_title="JPY", xaxis_type="category")
     adjust_html = _figure_html(figure, "Adjustments (restatements after the freeze) by month detected")
 
     charts = "\n".join([
-        _stacked(by_ssp, dates, "Daily frozen revenue by SSP"),
+        _stacked(by_ssp, dates, "Daily frozen revenue by SSP", colours),
         _stacked(by_target, dates, "Daily frozen revenue by allocation target"),
         drift_html, adjust_html,
     ])
