@@ -1,19 +1,32 @@
-"""``make bench``: run every benchmark and write its table under benchmarks/results/."""
+"""``make bench``: run the benchmarks and write each table under benchmarks/results/."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from benchmarks import pipeline_day
+from benchmarks import pipeline_day, publish_side_by_side, session, validation
+
+BENCHMARKS = ("pipeline_day", "publish", "validation")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--only", choices=BENCHMARKS, action="append")
     args = parser.parse_args(argv)
-    pipeline_day.main(rows=args.rows, runs=args.runs)
+    chosen = args.only or list(BENCHMARKS)
+    opened, local_stack = session.open_session(args.rows)
+    try:
+        if "pipeline_day" in chosen:
+            print(pipeline_day.main(opened, args.runs))
+        if "publish" in chosen:
+            print(publish_side_by_side.main(opened, args.runs))
+        if "validation" in chosen:
+            print(validation.main(opened, args.runs))
+    finally:
+        local_stack.down()
     return 0
 
 
