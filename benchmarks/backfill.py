@@ -87,7 +87,8 @@ def main(session: Session, dates: int, rows: int, refetch_days: int, adjustment_
         started = time.perf_counter()
         for config in configs:
             connector = connector_class(config.style)(
-                config, emulator_credentials(config.name, session.state["emulator_url"], settings.aws_endpoint),
+                config,
+                emulator_credentials(config.name, session.state["emulator_url"], settings.aws_endpoint),
                 clock=services.clock, business_tz=settings.business_tz)
             run_ssp(config, due, connector, services)
         library_walls.append(time.perf_counter() - started)
