@@ -9,7 +9,9 @@ from botocore.config import Config
 
 from ssp_revenue.settings import Settings
 
-_RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
+# Throttling and 5xx from S3 and Glue are retried with backoff before a step gives up
+# (tests/reliability/test_storage_faults.py); the Airflow hooks use the same Config.
+RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
 
 
 def client(service: str, settings: Settings) -> Any:
@@ -17,5 +19,5 @@ def client(service: str, settings: Settings) -> Any:
         service,  # type: ignore[call-overload]
         region_name=settings.region,
         endpoint_url=settings.aws_endpoint,
-        config=_RETRIES,
+        config=RETRIES,
     )

@@ -7,6 +7,7 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.sdk import BaseHook
 
+from ssp_revenue import aws
 from ssp_revenue.connectors import Credentials
 from ssp_revenue.settings import Settings
 
@@ -46,6 +47,8 @@ class SspConnectionHook(BaseHook):
 
 def aws_clients(settings: Settings, aws_conn_id: str = "aws_default") -> tuple[Any, Any]:
     """S3 and Glue clients through the Amazon provider (credentials and endpoint from the Connection)."""
-    s3 = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=settings.region)
-    glue = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="glue", region_name=settings.region)
+    s3 = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=settings.region,
+                     config=aws.RETRIES)
+    glue = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="glue", region_name=settings.region,
+                       config=aws.RETRIES)
     return s3.get_conn(), glue.get_conn()
