@@ -178,8 +178,18 @@ def _locate_ragged_row(text: bytes) -> None:
 
 
 def canonical(table: pa.Table) -> pa.Table:
-    """Conform and sort by the grain: one order for one content, so one hash."""
-    return conform(table).sort_by([(name, "ascending") for name in schema.GRAIN])
+    """Conform and sort by the grain: one order for one content, so one hash.
+
+    Grain columns holding one value (a batch's date and SSP) order nothing, so the
+    sort skips them: same order, less work.
+    """
+    conformed = conform(table)
+    keys = []
+    for name in schema.GRAIN:
+        bounds = pc.min_max(conformed[name])
+        if conformed[name].null_count or bounds["min"] != bounds["max"]:
+            keys.append((name, "ascending"))
+    return conformed.sort_by(keys) if keys else conformed
 
 
 def with_lineage(

@@ -66,7 +66,11 @@ class PublishResult:
 
 def content_hash(content: pa.Table) -> str:
     """sha256 of the canonical content (sorted, conformed, no lineage) as CSV text."""
-    ordered = canonical(content)
+    return canonical_hash(canonical(content))
+
+
+def canonical_hash(ordered: pa.Table) -> str:
+    """content_hash of a table already in canonical form (publishing sorts once)."""
     sink = io.BytesIO()
     pacsv.write_csv(ordered, sink)
     digest = hashlib.sha256(f"schema={schema.SCHEMA_VERSION}\n".encode())
@@ -162,7 +166,8 @@ def publish_batch(
     clock: Clock,
 ) -> PublishResult:
     """Publish one validated (SSP, date) batch. Idempotent; see the module docstring."""
-    digest = content_hash(content)
+    ordered = canonical(content)
+    digest = canonical_hash(ordered)
     version = digest[:VERSION_CHARS]
     if expected_version is not None and version != expected_version:
         raise StorageError(
@@ -180,7 +185,7 @@ def publish_batch(
     if previous != version:
         if not verify_version(s3, bucket, key, digest=digest, rows=content.num_rows):
             table = with_lineage(
-                canonical(content), source_version=version, fetched_at=fetched_at,
+                ordered, source_version=version, fetched_at=fetched_at,
                 raw_object=lake.s3_uri(bucket, raw_object),
             )
             body = parquet_bytes(table, digest)
