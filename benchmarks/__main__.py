@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import backfill, pipeline_day, publish_side_by_side, session, validation
+from benchmarks import backfill, pipeline_day, publish_side_by_side, query_month, session, validation
 
-BENCHMARKS = ("pipeline_day", "publish", "validation", "backfill")
+BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=BENCHMARKS, action="append")
+    parser.add_argument("--query-rows", type=int, default=100_000)
     parser.add_argument("--backfill-dates", type=int, default=90)
     parser.add_argument("--backfill-rows", type=int, default=50_000)
     parser.add_argument("--refetch-days", type=int, default=7)
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
             print(publish_side_by_side.main(opened, args.runs))
         if "validation" in chosen:
             print(validation.main(opened, args.runs))
+        if "query" in chosen:
+            print(query_month.main(opened, args.query_rows, args.runs))
         if "backfill" in chosen:
             print(backfill.main(opened, args.backfill_dates, args.backfill_rows, args.refetch_days,
                                 args.adjustment_days))
