@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from benchmarks.common import write_table
-from benchmarks.session import LOCAL, Session, post
+from benchmarks.session import LOCAL, Session, post, rows_per_day
 from ssp_revenue import calendar, registry, runtime
 from ssp_revenue.clock import EmulatorClock
 from ssp_revenue.connectors import connector_class
@@ -40,7 +40,9 @@ def _config_dir(base: Path) -> Path:
 
 def main(session: Session, dates: int, rows: int, refetch_days: int, adjustment_days: int) -> str:
     for ssp in SSPS:
-        post(session.state["emulator_url"] + "/_control/profile", {"ssp": ssp, "rows": rows})
+        # The emulator's request-rate limit is switched off: it would time its windows, not us.
+        post(session.state["emulator_url"] + "/_control/profile",
+             {"ssp": ssp, "rows": rows_per_day(ssp, rows), "rate_limit_per_window": 0})
     first = dt.date(2026, 6, 1)
     days = [first + dt.timedelta(days=n) for n in range(dates)]
     config_dir = _config_dir(session.settings.config_dir)

@@ -29,6 +29,13 @@ def post(url: str, body: dict[str, object]) -> None:
         pass
 
 
+def rows_per_day(ssp: str, rows: int) -> int:
+    """Emulator rows for ``rows`` report rows a day: hourly SSPs report each row 24 times."""
+    from ssp_revenue.emulator.figures import DEFAULT_PROFILES
+
+    return max(1, rows // 24) if DEFAULT_PROFILES[ssp].hourly else rows
+
+
 @dataclasses.dataclass
 class Session:
     state: dict[str, Any]
