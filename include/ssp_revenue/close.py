@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ssp_revenue import adjustments, allocation, calendar, freeze, lake
 from ssp_revenue.allocate import allocate_day
@@ -156,7 +157,7 @@ def adjustments_detected(
             continue
         batches = adjustments.read_batches(s3, settings.bucket, part.ssp, day)
         for sequence in sorted(set(batches["sequence"].to_pylist())):
-            rows = batches.filter(pa.compute.equal(batches["sequence"], sequence))
+            rows = batches.filter(pc.equal(batches["sequence"], sequence))
             detected = rows["detected_at"][0].as_py()
             if window[0] <= detected < window[1]:
                 found.append((part.ssp, day, sequence, rows))
