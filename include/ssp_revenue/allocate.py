@@ -68,14 +68,19 @@ class Rule:
 class RuleBook:
     rules: tuple[Rule, ...]
     version: str  # sha256 of the rules file: recorded on every allocated row
+    # in_effect per day, worked out once: every ad unit of a day asks for it.
+    _effective: dict[dt.date, list[Rule]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def in_effect(self, day: dt.date) -> list[Rule]:
         """For each (ssp, media, ad_unit) pattern, its rules with the newest effective_from <= day."""
-        newest: dict[tuple[str, str, str], dt.date] = {}
-        for rule in self.rules:
-            if rule.effective_from <= day and rule.effective_from > newest.get(rule.pattern, dt.date.min):
-                newest[rule.pattern] = rule.effective_from
-        return [r for r in self.rules if newest.get(r.pattern) == r.effective_from]
+        if day not in self._effective:
+            newest: dict[tuple[str, str, str], dt.date] = {}
+            for rule in self.rules:
+                if rule.effective_from <= day and rule.effective_from > newest.get(rule.pattern, dt.date.min):
+                    newest[rule.pattern] = rule.effective_from
+            self._effective[day] = [r for r in self.rules if newest.get(r.pattern) == r.effective_from]
+        return self._effective[day]
 
     def split_for(
         self, day: dt.date, ssp: str, media: str, ad_unit: str, delivery: DeliverySource | None = None
@@ -264,9 +269,10 @@ def allocate_day(
     Raises LookupError naming an ad unit no rule covers, MissingDelivery when a
     by-metric split has no delivery figures.
     """
+    effective = book.in_effect(day)
     unassigned = sorted({f"{row['media']}/{row['ad_unit']}" for row in rows
                          if not any(r.matches(ssp, str(row["media"]), str(row["ad_unit"]))
-                                    for r in book.in_effect(day))})
+                                    for r in effective)})
     if unassigned:
         more = f" and {len(unassigned) - 10} more" if len(unassigned) > 10 else ""
         shown = ", ".join(unassigned[:10]) + more

@@ -119,12 +119,8 @@ def allocate_frozen(entry: freeze.LedgerEntry, *, inputs: AllocationInputs, s3: 
 
 
 def read_allocation(location: str, s3: Any) -> pa.Table:
-    bucket, key = lake.split_uri(location)
-    keys = sorted(lake.list_keys(s3, bucket, key))
-    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read())) for k in keys]
-    if not tables:
-        return schema.ALLOCATION_FINAL.empty_table()
-    return pa.concat_tables(tables).cast(schema.ALLOCATION_FINAL)
+    bucket, prefix = lake.split_uri(location)
+    return lake.read_parquet_files(s3, bucket, prefix, schema.ALLOCATION_FINAL)
 
 
 def _yen_by_target(table: pa.Table) -> dict[str, int]:

@@ -100,9 +100,8 @@ def cmd_allocate(args: argparse.Namespace) -> int:
     services = runtime.services_for(settings)
     runtime.bootstrap(services)
     inputs = allocation.AllocationInputs.from_config(settings.config_dir)
-    names = [c.name for c in registry.load_registry(settings.config_dir / "ssps.yaml")]
-    if args.ssp:
-        names = [registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), args.ssp).name]
+    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
+    names = [registry.find(ssps, args.ssp).name] if args.ssp else [c.name for c in ssps]
     entries = []
     for day in _date_range(args.date_from, args.date_to):
         for ssp in names:

@@ -148,7 +148,12 @@ def read_partition_files(
     s3: Any, bucket: str, table: str, ssp: str, revenue_date: dt.date, schema: pa.Schema
 ) -> pa.Table:
     """Every Parquet file of an append-only partition (publish_log, adjustments), in key order."""
-    keys = sorted(list_keys(s3, bucket, partition_prefix(table, ssp, revenue_date)))
+    return read_parquet_files(s3, bucket, partition_prefix(table, ssp, revenue_date), schema)
+
+
+def read_parquet_files(s3: Any, bucket: str, prefix: str, schema: pa.Schema) -> pa.Table:
+    """Every Parquet file under a prefix, in key order, as one table of ``schema``."""
+    keys = sorted(list_keys(s3, bucket, prefix))
     tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
               for k in keys]
     if not tables:

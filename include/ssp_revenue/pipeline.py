@@ -14,7 +14,6 @@ from typing import Any
 
 from ssp_revenue import adjustments, allocation, calendar, events, freeze, lake
 from ssp_revenue.alerts import Alert, AlertLedger
-from ssp_revenue.allocate import RulesError
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, parse_instant
 from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
@@ -212,7 +211,7 @@ def allocate_step(job: dict[str, Any], services: Services,
     if inputs is None:
         try:
             inputs = allocation.AllocationInputs.from_config(services.settings.config_dir)
-        except (RulesError, ValueError) as exc:
+        except ValueError as exc:  # RulesError, or a bad rates or delivery file
             error = PipelineError(f"allocation inputs rejected, nothing allocated: {exc}",
                                   reason=Reason.RULES)
             _failed(job, error, "allocate", dt.date.fromisoformat(frozen[-1]), services)
