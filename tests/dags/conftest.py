@@ -45,3 +45,19 @@ def airflow_lake(stack_state: dict[str, object], emulator: Any, tmp_path: Any,
     monkeypatch.setenv("SSP_REVENUE_ALERTS_LOG", str(tmp_path / "alerts.jsonl"))
     settings = Settings.from_env()
     yield runtime.services_for(settings)
+
+
+def run_every_ssp(services: Any, emulator: Any, at: Any, dates: list[Any]) -> None:
+    """Every SSP's daily steps at ``at`` for ``dates``, in this process (an earlier run)."""
+    from ssp_revenue import registry
+    from ssp_revenue.connectors import connector_class
+    from ssp_revenue.credentials import emulator_credentials
+    from ssp_revenue.pipeline import run_ssp
+
+    settings = services.settings
+    emulator.set_clock(at)
+    for config in registry.load_registry(settings.config_dir / "ssps.yaml"):
+        connector = connector_class(config.style)(
+            config, emulator_credentials(config.name, settings.emulator_url, settings.aws_endpoint),
+            clock=services.clock, business_tz=settings.business_tz)
+        run_ssp(config, dates, connector, services)

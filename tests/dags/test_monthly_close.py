@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ssp_revenue import close, registry, runtime
-from ssp_revenue.connectors import connector_class
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.pipeline import run_ssp
+
+from .conftest import run_every_ssp
 
 pytestmark = pytest.mark.dags
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -23,13 +22,8 @@ FIRST = dt.date(2026, 11, 29)
 
 def seed(services: Any, emulator: Any, day: dt.date) -> None:
     """Every SSP's daily steps at 07:00 JST on ``day``, in this process."""
-    settings = services.settings
-    emulator.set_clock(dt.datetime.combine(day, dt.time(7), tzinfo=TOKYO).astimezone(dt.UTC))
-    for config in registry.load_registry(settings.config_dir / "ssps.yaml"):
-        connector = connector_class(config.style)(
-            config, emulator_credentials(config.name, settings.emulator_url, settings.aws_endpoint),
-            clock=services.clock, business_tz=settings.business_tz)
-        run_ssp(config, [FIRST, FIRST + dt.timedelta(days=1)], connector, services)
+    at = dt.datetime.combine(day, dt.time(7), tzinfo=TOKYO).astimezone(dt.UTC)
+    run_every_ssp(services, emulator, at, [FIRST, FIRST + dt.timedelta(days=1)])
 
 
 def close_run(dag: Any, day: dt.date) -> Any:

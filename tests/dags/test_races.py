@@ -14,13 +14,11 @@ from typing import Any
 import pytest
 
 from ssp_revenue import freeze, registry, runtime
-from ssp_revenue.connectors import connector_class
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.pipeline import run_ssp
 from ssp_revenue.query import LocalEngine
 from ssp_revenue_airflow import local
 
 from ..conftest import ROOT
+from .conftest import run_every_ssp
 
 pytestmark = pytest.mark.dags
 DAY = dt.date(2026, 11, 5)
@@ -28,13 +26,8 @@ DAY = dt.date(2026, 11, 5)
 
 def seed(services: Any, emulator: Any, revenue_date: dt.date) -> None:
     """The daily steps of an earlier run, in this process."""
-    settings = services.settings
-    emulator.set_clock(local.run_instant(revenue_date) + dt.timedelta(minutes=5))
-    for config in registry.load_registry(settings.config_dir / "ssps.yaml"):
-        connector = connector_class(config.style)(
-            config, emulator_credentials(config.name, settings.emulator_url, settings.aws_endpoint),
-            clock=services.clock, business_tz=settings.business_tz)
-        run_ssp(config, [DAY, DAY + dt.timedelta(days=1)], connector, services)
+    at = local.run_instant(revenue_date) + dt.timedelta(minutes=5)
+    run_every_ssp(services, emulator, at, [DAY, DAY + dt.timedelta(days=1)])
 
 
 def test_two_dag_runs_for_the_same_date_at_once_give_one_result(

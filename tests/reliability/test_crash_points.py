@@ -98,11 +98,6 @@ def readers_see_a_complete_version(env: Lake) -> None:
                 assert rows == int(part.parameters["row_count"]), (table, part)
 
 
-@pytest.fixture
-def lake_env(lake_settings: Any, emulator: Any) -> Lake:
-    return Lake(lake_settings)
-
-
 @pytest.mark.parametrize("point", sorted(POINTS))
 def test_a_kill_at_a_step_boundary_converges_to_the_clean_run(
     lake_env: Lake, emulator: Any, point: str

@@ -76,12 +76,10 @@ def live(env: Lake) -> tuple[str, Decimal]:
     return part.parameters["source_version"], rows[0][1]
 
 
-@pytest.fixture
-def env(lake_settings: Any, emulator: Any) -> Lake:
-    return Lake(lake_settings)
-
-
-def test_transient_throttling_and_5xx_are_retried_and_the_run_publishes(env: Lake, emulator: Any) -> None:
+def test_transient_throttling_and_5xx_are_retried_and_the_run_publishes(
+    lake_env: Lake, emulator: Any
+) -> None:
+    env = lake_env
     faults = Faults()
     s3, glue = env.services.s3, env.services.catalog.glue
     faults.add(s3, "before-send.s3.PutObject", S3_SLOWDOWN, 2,
@@ -99,8 +97,9 @@ def test_transient_throttling_and_5xx_are_retried_and_the_run_publishes(env: Lak
 
 
 def test_a_fault_that_persists_fails_the_step_and_the_previous_version_stays(
-    env: Lake, emulator: Any
+    lake_env: Lake, emulator: Any
 ) -> None:
+    env = lake_env
     cut = calendar.cutoff(DAY, env.settings.tz, env.settings.freeze_hours)
     run(env, emulator, cut - dt.timedelta(hours=30))
     before = live(env)
