@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backfill-rows", type=int, default=50_000)
     parser.add_argument("--refetch-days", type=int, default=7)
     parser.add_argument("--adjustment-days", type=int, default=7)
+    parser.add_argument("--no-library-pass", action="store_true",
+                        help="backfill: skip the library-only cross-check (it doubles the time)")
     args = parser.parse_args(argv)
     chosen = args.only or list(BENCHMARKS)
     opened, local_stack = session.open_session(args.rows)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
             print(query_month.main(opened, args.query_rows, args.runs))
         if "backfill" in chosen:
             print(backfill.main(opened, args.backfill_dates, args.backfill_rows, args.refetch_days,
-                                args.adjustment_days))
+                                args.adjustment_days, library_pass=not args.no_library_pass))
     finally:
         local_stack.down()
     return 0

@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -45,23 +46,33 @@ def main(session: Session, runs: int) -> str:
     s3, catalog, settings = session.services.s3, session.services.catalog, session.settings
     timings: dict[str, list[float]] = {"ours": [], "bare pyarrow (floor)": []}
 
-    for run in range(runs):
-        revenue_date = day + dt.timedelta(days=run)
-        started = time.perf_counter()
-        publish_batch(table, ssp="adpulse", revenue_date=revenue_date, fetched_at=session.at(day),
-                      raw_object="raw/bench", expected_version=None, s3=s3, catalog=catalog,
-                      clock=session.services.clock)
-        timings["ours"].append(time.perf_counter() - started)
-
     filesystem = pafs.S3FileSystem(
         access_key=stack.LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         secret_key=stack.LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
         endpoint_override=settings.aws_endpoint, scheme="http", region=settings.region)
-    for run in range(runs):
-        started = time.perf_counter()
+
+    def publish_ours(run: int) -> None:
+        # one partition per run, each a fresh publish: the rows carry the run's date
+        revenue_date = day + dt.timedelta(days=run)
+        batch = batches[run]
+        publish_batch(batch, ssp="adpulse", revenue_date=revenue_date, fetched_at=session.at(day),
+                      raw_object="raw/bench", expected_version=None, s3=s3, catalog=catalog,
+                      clock=session.services.clock)
+
+    def publish_floor(run: int) -> None:
         pq.write_table(table, f"{settings.bucket}/floor/run={run}/part-00000.parquet", filesystem=filesystem,
                        compression="snappy")
-        timings["bare pyarrow (floor)"].append(time.perf_counter() - started)
+
+    batches = [table.set_column(0, "revenue_date", pa.repeat(pa.scalar(day + dt.timedelta(days=run)),
+                                                             table.num_rows))
+               for run in range(runs + 1)]
+    contenders = {"ours": publish_ours, "bare pyarrow (floor)": publish_floor}
+    for run in range(runs + 1):  # run 0 warms up (first Glue partitions, connections); interleaved
+        for name, contender in contenders.items():
+            started = time.perf_counter()
+            contender(run)
+            if run:
+                timings[name].append(time.perf_counter() - started)
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "day.parquet"
@@ -86,5 +97,7 @@ def main(session: Session, runs: int) -> str:
         ["contender", "median s", "min s", "max s"], rows,
         "Ours also hashes the content, verifies the written version from its Parquet footer and "
         "object size, switches the Glue partition in one call and appends publish_log. Targets: "
-        "ours / floor <= 1.3, ours / awswrangler <= 1.2.",
+        "ours / floor <= 1.3, ours / awswrangler <= 1.2. Each contender publishes once untimed "
+        "first (Glue table and partition creation, connection set-up); ours and the floor then "
+        "alternate run by run, awswrangler runs after them in its own process.",
     )

@@ -1,4 +1,4 @@
-"""From SSP-specific rows to the canonical schema: exact money, sorted grain, lineage."""
+"""From SSP-specific rows to the canonical schema: exact money, lineage."""
 
 from __future__ import annotations
 
@@ -177,29 +177,32 @@ def _locate_ragged_row(text: bytes) -> None:
             raise MalformedReport(f"{len(row)} cells, the header has {len(header)}", row=number)
 
 
-def canonical(table: pa.Table) -> pa.Table:
-    """Conform and sort by the grain: one order for one content, so one hash.
-
-    Grain columns holding one value (a batch's date and SSP) order nothing, so the
-    sort skips them: same order, less work.
-    """
-    conformed = conform(table)
-    keys = []
-    for name in schema.GRAIN:
-        bounds = pc.min_max(conformed[name])
-        if conformed[name].null_count or bounds["min"] != bounds["max"]:
-            keys.append((name, "ascending"))
-    return conformed.sort_by(keys) if keys else conformed
-
-
 def with_lineage(
     content: pa.Table, *, source_version: str, fetched_at: dt.datetime, raw_object: str
 ) -> pa.Table:
+    """The published row: content + lineage, in the revenue schema's column order.
+
+    If the content's text is dictionary-encoded (:func:`content.encode`), the
+    lineage text is too: one dictionary entry, no string repeated per row.
+    """
     n = content.num_rows
+    encoded = pa.types.is_dictionary(content.schema.field("ssp").type)
+
+    def text(value: str) -> pa.Array:
+        if encoded:
+            return pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string())
+            )
+        return pa.repeat(pa.scalar(value, pa.string()), n)
+
     lineage = {
-        "source_version": pa.repeat(pa.scalar(source_version, pa.string()), n),
+        "source_version": text(source_version),
         "fetched_at": pa.repeat(pa.scalar(fetched_at, pa.timestamp("us", tz="UTC")), n),
-        "raw_object": pa.repeat(pa.scalar(raw_object, pa.string()), n),
+        "raw_object": text(raw_object),
     }
-    columns = [content[name] for name in content.column_names] + list(lineage.values())
-    return pa.Table.from_arrays(columns, schema=schema.REVENUE)
+    columns = [content[name] for name in schema.CONTENT_COLUMNS] + list(lineage.values())
+    fields = [
+        pa.field(field.name, column.type, nullable=field.nullable)
+        for field, column in zip(schema.REVENUE, columns, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=schema.REVENUE.metadata))

@@ -17,9 +17,10 @@ from ssp_revenue.alerts import Alert, AlertLedger
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, parse_instant
 from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
+from ssp_revenue.content import content_hash
 from ssp_revenue.errors import PipelineError, Reason, ValidationFailed
 from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
-from ssp_revenue.publish import VERSION_CHARS, content_hash, publish_batch
+from ssp_revenue.publish import VERSION_CHARS, publish_batch
 from ssp_revenue.registry import SspConfig
 from ssp_revenue.settings import Settings
 from ssp_revenue.validate import validate

@@ -1,6 +1,7 @@
 """The load phase: publish a validated batch as a new immutable version, then switch.
 
-1. hash the canonical content -> ``version``; the same figures give the same version;
+1. hash the content (:mod:`ssp_revenue.content`) -> ``version``; the same figures,
+   in any row order, give the same version;
 2. write ``tables/revenue/.../version=<hash>/part-00000.parquet`` (skipped if a
    verified copy is already there);
 3. verify it cheaply: object size, Parquet footer row count, schema and the
@@ -18,21 +19,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import io
 import re
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from ssp_revenue import lake, schema
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock
+from ssp_revenue.content import content_hash, encode, single_value
 from ssp_revenue.errors import StorageError
-from ssp_revenue.normalise import Totals, canonical, totals_of, with_lineage
+from ssp_revenue.normalise import Totals, totals_of, with_lineage
 
 TABLE = "revenue"
 PART = "part-00000.parquet"
@@ -64,20 +65,6 @@ class PublishResult:
         }
 
 
-def content_hash(content: pa.Table) -> str:
-    """sha256 of the canonical content (sorted, conformed, no lineage) as CSV text."""
-    return canonical_hash(canonical(content))
-
-
-def canonical_hash(ordered: pa.Table) -> str:
-    """content_hash of a table already in canonical form (publishing sorts once)."""
-    sink = io.BytesIO()
-    pacsv.write_csv(ordered, sink)
-    digest = hashlib.sha256(f"schema={schema.SCHEMA_VERSION}\n".encode())
-    digest.update(sink.getvalue())
-    return digest.hexdigest()
-
-
 def version_of(location: str | None) -> str | None:
     if not location:
         return None
@@ -86,71 +73,79 @@ def version_of(location: str | None) -> str | None:
 
 
 def parquet_bytes(table: pa.Table, digest: str) -> bytes:
-    metadata = dict(table.schema.metadata or {})
-    metadata[META_VERSION] = digest.encode()
-    metadata[META_ROWS] = str(table.num_rows).encode()
+    """Snappy Parquet, stamped with the content hash and row count in its footer.
+
+    The Arrow schema is not stored: read back, the columns are the Parquet
+    types (dictionary-encoded text comes back as plain strings, as Athena
+    sees it). Min/max statistics are written for dates, counts, money and
+    timestamps, not for text: a partition's file is one row group, so text
+    bounds would prune nothing, and they cost a third of the write.
+    """
+    metadata = {**(schema.REVENUE.metadata or {}), **(table.schema.metadata or {}),
+                META_VERSION: digest.encode(), META_ROWS: str(table.num_rows).encode()}
+    with_stats = [f.name for f in schema.REVENUE if f.type != pa.string()]
     sink = io.BytesIO()
-    pq.write_table(table.replace_schema_metadata(metadata), sink, compression="snappy")
+    with pq.ParquetWriter(sink, table.schema, compression="snappy", store_schema=False,
+                          write_statistics=with_stats) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata(metadata)
     return sink.getvalue()
 
 
-class _S3RangeFile(io.RawIOBase):
-    """Read-only, seekable view of an S3 object by range GETs (footer reads only)."""
+FOOTER_READ = 64 * 1024
 
-    def __init__(self, s3: Any, bucket: str, key: str, size: int) -> None:
-        self.s3, self.bucket, self.key, self.size, self.pos = s3, bucket, key, size, 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = base + offset
-        return self.pos
-
-    def read(self, n: int = -1) -> bytes:
-        end = self.size if n < 0 else min(self.size, self.pos + n)
-        if end <= self.pos:
-            return b""
-        body = self.s3.get_object(
-            Bucket=self.bucket, Key=self.key, Range=f"bytes={self.pos}-{end - 1}"
-        )["Body"].read()
-        self.pos += len(body)
-        return bytes(body)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+def read_footer(s3: Any, bucket: str, key: str) -> tuple[int, pq.FileMetaData] | None:
+    """Object size and Parquet footer, in one suffix-range GET (two if the footer is
+    larger than ``FOOTER_READ``); None if the object is missing or not Parquet."""
+    try:
+        reply = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{FOOTER_READ}")
+    except ClientError:
+        return None
+    tail = reply["Body"].read()
+    size = int(str(reply.get("ContentRange", "")).rpartition("/")[2] or len(tail))
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        return None
+    needed = int.from_bytes(tail[-8:-4], "little") + 8
+    if needed > len(tail) and needed <= size:
+        tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{needed}")["Body"].read()
+    try:
+        return size, pq.read_metadata(io.BytesIO(tail))
+    except (pa.ArrowException, OSError):
+        return None
 
 
 def verify_version(
-    s3: Any, bucket: str, key: str, *, digest: str, rows: int, size: int | None = None
+    s3: Any, bucket: str, key: str, *, digest: str, rows: int, revenue_date: dt.date,
+    size: int | None = None,
 ) -> bool:
-    """True if the object at ``key`` is a complete copy of this version."""
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError:
+    """True if the object at ``key`` is a complete copy of this version: its size,
+    row count, schema, content hash stamp and date statistics, from the footer."""
+    found = read_footer(s3, bucket, key)
+    if found is None:
         return False
-    length = int(head["ContentLength"])
+    length, meta = found
     if size is not None and length != size:
-        return False
-    try:
-        meta = pq.read_metadata(pa.PythonFile(_S3RangeFile(s3, bucket, key, length), mode="r"))
-    except (pa.ArrowException, OSError):
         return False
     kv = meta.metadata or {}
     return (
         meta.num_rows == rows
         and kv.get(META_VERSION) == digest.encode()
         and meta.schema.to_arrow_schema().remove_metadata().equals(schema.REVENUE.remove_metadata())
+        and _dates_are(meta, revenue_date)
     )
+
+
+def _dates_are(meta: pq.FileMetaData, revenue_date: dt.date) -> bool:
+    """Every row group's revenue_date statistics say exactly ``revenue_date``."""
+    column = schema.REVENUE.get_field_index("revenue_date")
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(column).statistics
+        if meta.row_group(group).num_rows == 0:
+            continue
+        if stats is None or not stats.has_min_max or (stats.min, stats.max) != (revenue_date, revenue_date):
+            return False
+    return True
 
 
 def publish_batch(
@@ -166,8 +161,8 @@ def publish_batch(
     clock: Clock,
 ) -> PublishResult:
     """Publish one validated (SSP, date) batch. Idempotent; see the module docstring."""
-    ordered = canonical(content)
-    digest = canonical_hash(ordered)
+    encoded = encode(content)
+    digest = content_hash(encoded)
     version = digest[:VERSION_CHARS]
     if expected_version is not None and version != expected_version:
         raise StorageError(
@@ -180,12 +175,13 @@ def publish_batch(
     location = lake.s3_uri(bucket, lake.version_prefix(TABLE, ssp, revenue_date, version))
     current = catalog.get_partition(TABLE, day, ssp)
     previous = version_of(current.location) if current else None
-    totals = totals_of(content)
+    totals = totals_of(encoded)
 
     if previous != version:
-        if not verify_version(s3, bucket, key, digest=digest, rows=content.num_rows):
+        if not verify_version(s3, bucket, key, digest=digest, rows=content.num_rows,
+                              revenue_date=revenue_date):
             table = with_lineage(
-                ordered, source_version=version, fetched_at=fetched_at,
+                encoded, source_version=version, fetched_at=fetched_at,
                 raw_object=lake.s3_uri(bucket, raw_object),
             )
             body = parquet_bytes(table, digest)
@@ -193,8 +189,10 @@ def publish_batch(
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
             except ClientError as exc:
                 raise StorageError(f"write {key}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
-            if not verify_version(s3, bucket, key, digest=digest, rows=content.num_rows,
-                                  size=len(body)):
+            check = {"digest": digest, "rows": content.num_rows, "revenue_date": revenue_date}
+            if not (verify_version(s3, bucket, key, size=len(body), **check)
+                    # a racing publish of the same figures in another row order: also complete
+                    or verify_version(s3, bucket, key, **check)):
                 raise StorageError(
                     f"read-back of {key} does not match what was written; partition not switched",
                     ssp=ssp, revenue_date=revenue_date,
@@ -216,7 +214,7 @@ def publish_batch(
     result = PublishResult(ssp, revenue_date, version, previous, outcome, location, totals)
     log_publish(result, fetched_at=fetched_at, published_at=clock.now(),
                 raw_object=lake.s3_uri(bucket, raw_object),
-                currency=_currency(content), s3=s3, catalog=catalog)
+                currency=_currency(encoded), s3=s3, catalog=catalog)
     return result
 
 
@@ -226,9 +224,11 @@ def logged(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version: str) 
     return any(k.endswith(f"-{version}.parquet") for k in lake.list_keys(s3, bucket, prefix))
 
 
-def _currency(content: pa.Table) -> str:
-    values = content["currency"].unique().to_pylist()
-    return str(values[0]) if len(values) == 1 else ",".join(sorted(map(str, values)))
+def _currency(encoded: pa.Table) -> str:
+    single = single_value(encoded["currency"])
+    if single is not None:
+        return single
+    return ",".join(sorted(map(str, pc.unique(encoded["currency"].cast(pa.string())).to_pylist())))
 
 
 def log_publish(

@@ -47,20 +47,26 @@ class Faults:
         self.remaining: dict[str, int] = {}
 
     def add(self, client: Any, event: str, error: tuple[int, bytes], times: int,
-            when: Callable[[Any], bool] = lambda request: True) -> None:
-        self.remaining[event] = times
-        self.injected[event] = 0
+            when: Callable[[Any], bool] = lambda request: True, label: str | None = None) -> None:
+        name = label or event
+        self.remaining[name] = times
+        self.injected[name] = 0
 
         def handler(request: Any, **_: Any) -> AWSResponse | None:
-            if self.remaining[event] == 0 or not when(request):
+            if self.remaining[name] == 0 or not when(request):
                 return None
-            self.remaining[event] -= 1
-            self.injected[event] += 1
+            self.remaining[name] -= 1
+            self.injected[name] += 1
             status, body = error
             headers = {"Content-Type": "application/xml" if body.startswith(b"<") else "application/x-amz-json-1.1"}
             return AWSResponse(request.url, status, headers, _Raw(body))
 
         client.meta.events.register(event, handler)
+
+
+def _header(request: Any, name: str) -> str:
+    value = request.headers.get(name, "")
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def run(env: Lake, emulator: Any, at: dt.datetime) -> dict[str, Any]:
@@ -85,7 +91,8 @@ def test_transient_throttling_and_5xx_are_retried_and_the_run_publishes(
     faults.add(s3, "before-send.s3.PutObject", S3_SLOWDOWN, 2,
                lambda r: "/tables/revenue/" in r.url)
     faults.add(s3, "before-send.s3.GetObject", S3_INTERNAL, 2)
-    faults.add(s3, "before-send.s3.HeadObject", S3_SLOWDOWN, 1)
+    faults.add(s3, "before-send.s3.GetObject", S3_SLOWDOWN, 1, label="footer read",
+               when=lambda r: _header(r, "Range").startswith("bytes=-"))
     faults.add(glue, "before-send.glue.GetPartition", GLUE_THROTTLE, 2)
     faults.add(glue, "before-send.glue.CreatePartition", GLUE_INTERNAL, 1)
     cut = calendar.cutoff(DAY, env.settings.tz, env.settings.freeze_hours)
