@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import io
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -161,8 +162,12 @@ def publish_batch(
     clock: Clock,
 ) -> PublishResult:
     """Publish one validated (SSP, date) batch. Idempotent; see the module docstring."""
-    encoded = encode(content)
-    digest = content_hash(encoded)
+    day = revenue_date.isoformat()
+    with ThreadPoolExecutor(max_workers=1) as lookup:  # the Glue round trip overlaps the hashing
+        live = lookup.submit(catalog.get_partition, TABLE, day, ssp)
+        encoded = encode(content)
+        digest = content_hash(encoded)
+        current = live.result()
     version = digest[:VERSION_CHARS]
     if expected_version is not None and version != expected_version:
         raise StorageError(
@@ -170,10 +175,8 @@ def publish_batch(
             ssp=ssp, revenue_date=revenue_date, file=raw_object,
         )
     bucket = catalog.bucket
-    day = revenue_date.isoformat()
     key = lake.version_prefix(TABLE, ssp, revenue_date, version) + PART
     location = lake.s3_uri(bucket, lake.version_prefix(TABLE, ssp, revenue_date, version))
-    current = catalog.get_partition(TABLE, day, ssp)
     previous = version_of(current.location) if current else None
     totals = totals_of(encoded)
 
