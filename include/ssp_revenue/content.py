@@ -3,7 +3,8 @@
 The version of a published batch is this hash, so it must be the same for the
 same figures however the SSP orders its rows, and different as soon as one
 figure moves. Sorting a million rows by the grain and hashing them as text gave
-that at 0.9 s a day; this gives it in a tenth of that, without sorting:
+that in 0.9 s; this takes about 0.1 s on two cores, including the dictionary
+encoding that the Parquet writer then reuses, and sorts nothing:
 
 * each row becomes a 64-bit state by chaining its column words through a
   bijective mixer (splitmix64's finaliser): two rows that differ in one column
