@@ -96,10 +96,10 @@ def main(session: Session, runs: int) -> str:
         "publish_side_by_side",
         f"Publish alone, {table.num_rows:,} rows, same moto endpoint (median of {runs})",
         ["contender", "median s", "min s", "max s"], rows,
-        "Ours also hashes the content, verifies the written version from its Parquet footer and "
-        "object size, switches the Glue partition in one call and appends publish_log. Targets: "
-        "ours / floor <= 1.3, ours / awswrangler <= 1.2. Each contender publishes once untimed "
-        "first (Glue table and partition creation, connection set-up); ours and the floor then "
+        "Ours also hashes the content, verifies the written version from its Parquet footer, "
+        "switches the Glue partition in one call and appends publish_log. Targets: ours / floor "
+        "<= 1.3, ours / awswrangler <= 1.2. Each contender publishes once untimed first "
+        "(Glue table and partition creation, connection set-up); ours and the floor then "
         "alternate run by run, awswrangler runs after them in its own process. awswrangler's first "
         "write creates the Glue table; every later write with mode=overwrite_partitions casts the "
         "frame to the table's types, and it casts a date column row by row in Python "

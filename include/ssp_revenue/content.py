@@ -64,14 +64,18 @@ def encode(content: pa.Table) -> pa.Table:
 
 def content_hash(content: pa.Table) -> str:
     """sha256 hex digest of a batch's business content (lineage excluded)."""
-    table = encode(content)
+    return encoded_hash(encode(content))
+
+
+def encoded_hash(table: pa.Table) -> str:
+    """:func:`content_hash` of a table :func:`encode` returned (publishing encodes once)."""
     digest = hashlib.sha256(
         f"scheme={CONTENT_HASH_SCHEME}\nschema={schema.SCHEMA_VERSION}\n"
         f"rows={table.num_rows}\n".encode()
     )
     words = []
     for name in table.column_names:
-        array = table[name].chunk(0) if table[name].num_chunks else pa.array([], table[name].type)
+        array = table[name].chunk(0)  # encode() gives every column one chunk
         constant = _constant(array)
         if constant is not None:
             digest.update(f"{name}={constant!r}\n".encode())
@@ -102,13 +106,6 @@ def _lane_sums(words: list[np.ndarray], start: int, stop: int) -> list[int]:
         _mix(lane_state, scratch)
         sums.append(int(lane_state.sum(dtype=np.uint64)))
     return sums
-
-
-def single_value(column: pa.ChunkedArray | pa.Array) -> str | None:
-    """The one text an encoded column holds, or None if it holds several."""
-    array = column.chunk(0) if isinstance(column, pa.ChunkedArray) else column
-    value = _constant(array)
-    return None if value is None else str(value)
 
 
 def _encoded(column: pa.ChunkedArray, field: pa.Field) -> pa.Array:
@@ -157,7 +154,7 @@ def _constant(array: pa.Array) -> str | None:
     if isinstance(array, pa.DictionaryArray):
         bounds = pc.min_max(array.indices)  # entries are distinct: one index, one value
         low = bounds["min"].as_py()
-        return str(array.dictionary[low].as_py()) if low == bounds["max"].as_py() else None
+        return array.dictionary[low].as_py() if low == bounds["max"].as_py() else None
     bounds = pc.min_max(array)
     if bounds["min"] != bounds["max"]:
         return None

@@ -4,7 +4,7 @@
    in any row order, give the same version;
 2. write ``tables/revenue/.../version=<hash>/part-00000.parquet`` (skipped if a
    verified copy is already there);
-3. verify it cheaply: object size, Parquet footer row count, schema and the
+3. verify it cheaply from its footer: row count, schema, date statistics and the
    content hash stamped in its key-value metadata;
 4. switch the Glue partition's location to it (create if absent);
 5. append a ``publish_log`` row.
@@ -32,7 +32,7 @@ from botocore.exceptions import ClientError
 from ssp_revenue import lake, schema
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock
-from ssp_revenue.content import content_hash, encode, single_value
+from ssp_revenue.content import encode, encoded_hash
 from ssp_revenue.errors import StorageError
 from ssp_revenue.normalise import Totals, totals_of, with_lineage
 
@@ -96,9 +96,9 @@ def parquet_bytes(table: pa.Table, digest: str) -> bytes:
 FOOTER_READ = 64 * 1024
 
 
-def read_footer(s3: Any, bucket: str, key: str) -> tuple[int, pq.FileMetaData] | None:
-    """Object size and Parquet footer, in one suffix-range GET (two if the footer is
-    larger than ``FOOTER_READ``); None if the object is missing or not Parquet."""
+def read_footer(s3: Any, bucket: str, key: str) -> pq.FileMetaData | None:
+    """An object's Parquet footer, in one suffix-range GET (two if the footer is larger
+    than ``FOOTER_READ``); None if the object is missing or not Parquet."""
     try:
         reply = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{FOOTER_READ}")
     except ClientError:
@@ -111,22 +111,22 @@ def read_footer(s3: Any, bucket: str, key: str) -> tuple[int, pq.FileMetaData] |
     if needed > len(tail) and needed <= size:
         tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{needed}")["Body"].read()
     try:
-        return size, pq.read_metadata(io.BytesIO(tail))
+        return pq.read_metadata(io.BytesIO(tail))
     except (pa.ArrowException, OSError):
         return None
 
 
 def verify_version(
-    s3: Any, bucket: str, key: str, *, digest: str, rows: int, revenue_date: dt.date,
-    size: int | None = None,
+    s3: Any, bucket: str, key: str, *, digest: str, rows: int, revenue_date: dt.date
 ) -> bool:
-    """True if the object at ``key`` is a complete copy of this version: its size,
-    row count, schema, content hash stamp and date statistics, from the footer."""
-    found = read_footer(s3, bucket, key)
-    if found is None:
-        return False
-    length, meta = found
-    if size is not None and length != size:
+    """True if the object at ``key`` is a complete copy of this version: row count,
+    schema, content hash stamp and date statistics, from its footer.
+
+    Not its size: a copy of the same figures in another row order (a racing
+    publish) is just as complete and has other bytes.
+    """
+    meta = read_footer(s3, bucket, key)
+    if meta is None:
         return False
     kv = meta.metadata or {}
     return (
@@ -141,9 +141,9 @@ def _dates_are(meta: pq.FileMetaData, revenue_date: dt.date) -> bool:
     """Every row group's revenue_date statistics say exactly ``revenue_date``."""
     column = schema.REVENUE.get_field_index("revenue_date")
     for group in range(meta.num_row_groups):
-        stats = meta.row_group(group).column(column).statistics
         if meta.row_group(group).num_rows == 0:
             continue
+        stats = meta.row_group(group).column(column).statistics
         if stats is None or not stats.has_min_max or (stats.min, stats.max) != (revenue_date, revenue_date):
             return False
     return True
@@ -166,7 +166,7 @@ def publish_batch(
     with ThreadPoolExecutor(max_workers=1) as lookup:  # the Glue round trip overlaps the hashing
         live = lookup.submit(catalog.get_partition, TABLE, day, ssp)
         encoded = encode(content)
-        digest = content_hash(encoded)
+        digest = encoded_hash(encoded)
         current = live.result()
     version = digest[:VERSION_CHARS]
     if expected_version is not None and version != expected_version:
@@ -180,9 +180,12 @@ def publish_batch(
     previous = version_of(current.location) if current else None
     totals = totals_of(encoded)
 
+    def complete() -> bool:
+        return verify_version(s3, bucket, key, digest=digest, rows=content.num_rows,
+                              revenue_date=revenue_date)
+
     if previous != version:
-        if not verify_version(s3, bucket, key, digest=digest, rows=content.num_rows,
-                              revenue_date=revenue_date):
+        if not complete():
             table = with_lineage(
                 encoded, source_version=version, fetched_at=fetched_at,
                 raw_object=lake.s3_uri(bucket, raw_object),
@@ -192,10 +195,7 @@ def publish_batch(
                 s3.put_object(Bucket=bucket, Key=key, Body=body)
             except ClientError as exc:
                 raise StorageError(f"write {key}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
-            check = {"digest": digest, "rows": content.num_rows, "revenue_date": revenue_date}
-            if not (verify_version(s3, bucket, key, size=len(body), **check)
-                    # a racing publish of the same figures in another row order: also complete
-                    or verify_version(s3, bucket, key, **check)):
+            if not complete():  # ours, or a racing publish's copy of the same figures
                 raise StorageError(
                     f"read-back of {key} does not match what was written; partition not switched",
                     ssp=ssp, revenue_date=revenue_date,
@@ -228,10 +228,7 @@ def logged(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version: str) 
 
 
 def _currency(encoded: pa.Table) -> str:
-    single = single_value(encoded["currency"])
-    if single is not None:
-        return single
-    return ",".join(sorted(map(str, pc.unique(encoded["currency"].cast(pa.string())).to_pylist())))
+    return ",".join(sorted(map(str, pc.unique(encoded["currency"]).cast(pa.string()).to_pylist())))
 
 
 def log_publish(

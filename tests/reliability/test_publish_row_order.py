@@ -78,8 +78,8 @@ def test_a_racing_copy_of_the_same_figures_is_accepted(lake_settings: Any) -> No
     result = _publish(services, table(data))
     assert landed["copies"] == 1 and result.outcome == "published"
     key = lake.version_prefix(TABLE, "adpulse", DAY, result.version) + PART
-    found = read_footer(services.s3, services.catalog.bucket, key)
-    assert found is not None and found[1].num_rows == 6
+    footer = read_footer(services.s3, services.catalog.bucket, key)
+    assert footer is not None and footer.num_rows == 6
     live = services.catalog.get_partition(TABLE, DAY.isoformat(), "adpulse")
     assert live is not None and live.parameters["source_version"] == result.version
 
