@@ -1,5 +1,6 @@
-# The project's Airflow image: the official Airflow image plus our pinned
-# requirements and the library installed from include/.
+# The project's Airflow image: the official Airflow image plus the runtime lock
+# (every transitive pin, the same file the tests install) and the library.
+# The embedded stack's packages (moto, Flask: requirements/local.in) are not in it.
 FROM apache/airflow:3.3.2-python3.11
 
 USER airflow

@@ -3,21 +3,32 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
+UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: venv browser demo test lint typecheck unit integration dags airflow bench down clean
+.PHONY: venv lock browser services demo test lint typecheck unit integration dags scheduler airflow bench down clean
 
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+	# Exactly the lock: every transitive pin, nothing else left installed.
+	$(BIN)/uv pip sync -q --python $(BIN)/python requirements-dev.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolve every pin from requirements/*.in (AIRFLOW_CONSTRAINTS=<file> applies
+# Airflow's official constraints for the pinned release on top).
+lock:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q uv==$(UV_VERSION); }
+	$(BIN)/uv pip compile -q requirements/runtime.in $(if $(AIRFLOW_CONSTRAINTS),-c $(AIRFLOW_CONSTRAINTS)) \
+	  -o requirements.txt --python-version 3.11 --annotation-style line --custom-compile-command "make lock"
+	$(BIN)/uv pip compile -q requirements/dev.in $(if $(AIRFLOW_CONSTRAINTS),-c $(AIRFLOW_CONSTRAINTS)) \
+	  -o requirements-dev.txt --python-version 3.11 --annotation-style line --custom-compile-command "make lock"
 
 # Debian's Chromium renders the HTML report in the tests (and takes the README screenshot).
 browser:
@@ -26,10 +37,17 @@ browser:
 	  $$SUDO apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
 	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends chromium; }; }
 
+# Debian's PostgreSQL and Redis for the production topology (`make airflow`, the scheduler tests).
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null; } || { \
+	  export DEBIAN_FRONTEND=noninteractive; SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q --no-install-recommends postgresql redis-server >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q --no-install-recommends postgresql redis-server; }; }
+
 demo: venv
 	$(BIN)/python -m ssp_revenue_airflow.demo
 
-test: venv browser lint typecheck
+test: venv browser services lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 lint: venv
@@ -48,13 +66,19 @@ integration: venv
 dags: venv
 	$(BIN)/pytest -q tests/dags
 
-airflow: venv
-	$(BIN)/python -m ssp_revenue_airflow.demo --standalone
+scheduler: venv services
+	$(BIN)/pytest -q tests/scheduler
+
+# The production topology on this machine: PostgreSQL, Redis, api-server, scheduler,
+# dag-processor, triggerer and a Celery worker, all on 127.0.0.1 (stopped by `make down`).
+airflow: venv services
+	$(BIN)/python -m ssp_revenue_airflow.topology up
 
 bench: venv
 	$(BIN)/python -m benchmarks
 
 down: venv
+	$(BIN)/python -m ssp_revenue_airflow.topology down
 	$(BIN)/ssp-revenue stack down
 
 clean: down

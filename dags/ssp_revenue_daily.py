@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-import pendulum
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task, task_group
+from airflow.sdk import Param, dag, get_current_context, task, task_group
 
 from ssp_revenue_airflow import tasks as steps
 from ssp_revenue_airflow.notifier import SspRevenueNotifier
+from ssp_revenue_airflow.scheduling import daily_dag_arguments, retry_delay
 
 # A pipeline job (plain JSON dict) at run time; its XComArg while the DAG is parsed.
 Job = Any
@@ -17,15 +16,13 @@ Job = Any
 
 @dag(
     dag_id="ssp_revenue_daily",
-    # A data-interval timetable on purpose: a run at 06:00 JST on day X covers
-    # revenue dates up to X-1 (interval end - 1 day, see steps.revenue_anchor).
-    schedule=CronDataIntervalTimetable("0 6 * * *", timezone="Asia/Tokyo"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
+    # The run for revenue date D: data interval [D 06:00, D+1 06:00) JST, logical
+    # date D 06:00, starting from the go-live date (see scheduling.py).
+    **daily_dag_arguments(),
     max_active_runs=1,
     default_args={
         "retries": 2,
-        "retry_delay": dt.timedelta(minutes=5),
+        "retry_delay": retry_delay(),
         "on_failure_callback": [SspRevenueNotifier()],
     },
     params={

@@ -17,24 +17,46 @@ def cutoff(revenue_date: dt.date, tz: ZoneInfo, freeze_hours: int) -> dt.datetim
     return date_start(revenue_date, tz) + dt.timedelta(hours=freeze_hours)
 
 
-def anchor_date(
-    data_interval_end: dt.datetime | None,
-    logical_date: dt.datetime | None,
-    tz: ZoneInfo,
-) -> dt.date:
-    """The newest revenue date a run covers: the business-zone day before the run's end.
+# The daily run's schedule, in the business zone: the run for revenue date D is
+# the one whose data interval is [D 06:00, D+1 06:00); its logical date is the
+# interval start and it is due at the interval end. The DAG's timetable, the
+# demo, the tests and the benchmarks all take it from here.
+RUN_TIME = dt.time(6, 0)
+RUN_CRON = f"{RUN_TIME.minute} {RUN_TIME.hour} * * *"
 
-    A scheduled run at 06:00 JST on day X has data_interval_end = X 06:00 and
-    covers revenue date X-1. Manual and ``dag.test()`` runs can have a
-    zero-width interval (start == end) or none at all; both fall back on the
-    logical date, which gives the same answer for a scheduled run.
-    """
-    instant = data_interval_end or logical_date
-    if instant is None:
-        raise ValueError("a run needs a data interval, a logical date or an explicit revenue_date")
+
+def _local(instant: dt.datetime, tz: ZoneInfo) -> dt.datetime:
     if instant.tzinfo is None:
         raise ValueError(f"naive run instant {instant!r}")
-    return instant.astimezone(tz).date() - dt.timedelta(days=1)
+    return instant.astimezone(tz)
+
+
+def run_logical_date(revenue_date: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """The logical date (data interval start) of the daily run for ``revenue_date``, in UTC."""
+    return dt.datetime.combine(revenue_date, RUN_TIME, tzinfo=tz).astimezone(dt.UTC)
+
+
+def run_due(revenue_date: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """When the scheduler starts the run for ``revenue_date``: its data interval's end."""
+    return run_logical_date(revenue_date + dt.timedelta(days=1), tz)
+
+
+def revenue_date_of_logical_date(logical_date: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The revenue date whose run interval contains ``logical_date``.
+
+    Scheduled and backfill runs have logical date = interval start = D 06:00,
+    so this is D; a manual trigger with any logical date gets the interval it
+    falls in, whatever data interval Airflow inferred from the wall clock.
+    """
+    local = _local(logical_date, tz)
+    shifted = local - dt.timedelta(hours=RUN_TIME.hour, minutes=RUN_TIME.minute)
+    return shifted.date()
+
+
+def anchor_date(run_after: dt.datetime, tz: ZoneInfo) -> dt.date:
+    """The newest revenue date a run made at ``run_after`` (no logical date) covers:
+    the window ending yesterday, in the business zone."""
+    return _local(run_after, tz).date() - dt.timedelta(days=1)
 
 
 def dates_due(

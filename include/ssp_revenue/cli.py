@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         last = dt.date.fromisoformat(args.to) if args.to else first
         dates = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     else:
-        anchor = calendar.anchor_date(services.clock.now(), None, settings.tz)
+        anchor = calendar.anchor_date(services.clock.now(), settings.tz)
         dates = calendar.dates_due(anchor, settings.refetch_days, settings.adjustment_days,
                                    settings.start_date)
     failed = False

@@ -14,6 +14,7 @@ class Reason(enum.StrEnum):
     SERVER_ERROR = "server_error"
     TIMEOUT = "timeout"
     AUTH = "auth"
+    MISSING_CONNECTION = "missing_connection"  # no (or an incomplete) credential store entry for the SSP
     MALFORMED = "malformed_report"
     SCHEMA_DRIFT = "schema_drift"
     VALIDATION = "validation_failed"

@@ -20,6 +20,7 @@ class Severity(enum.StrEnum):
 _ALWAYS_ACTIONABLE = frozenset(
     {
         Reason.AUTH,
+        Reason.MISSING_CONNECTION,
         Reason.SCHEMA_DRIFT,
         Reason.LATE_VERSION,
         Reason.LEDGER_MISMATCH,

@@ -103,6 +103,15 @@ def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Servic
     return job
 
 
+def fetch_unavailable(job: dict[str, Any], message: str, reason: Reason,
+                      services: Services) -> dict[str, Any]:
+    """The SSP cannot be asked at all (no credentials): every due date records why."""
+    for text in job["dates"]:
+        _failed(job, PipelineError(message, reason=reason), "fetch", dt.date.fromisoformat(text),
+                services)
+    return job
+
+
 def read_landed(config: SspConfig, services: Services, key: str, day: dt.date) -> ParsedReport:
     """Parse a landed raw body: the only input of validate and publish, so both see the same rows."""
     body, facts = lake.read_raw(services.s3, services.bucket, key)

@@ -36,6 +36,9 @@ class Settings:
     start_date: dt.date | None = None
     # Day of the month (business zone) on which the previous month is closed.
     close_day: int = 3
+    # system: wall time. emulator: the emulator's simulated clock, moved by the
+    # caller. replay: the same clock, moved forward by each run to the moment the
+    # scheduler would have started it (a real scheduler replaying past dates).
     clock: str = "system"
     emulator_url: str | None = None
     athena_workgroup: str | None = None
@@ -104,7 +107,7 @@ class Settings:
             raise ValueError(f"{PREFIX}REFETCH_DAYS must be positive, got {self.refetch_days}")
         if not 1 <= self.close_day <= 28:
             raise ValueError(f"{PREFIX}CLOSE_DAY must be 1..28, got {self.close_day}")
-        if self.clock not in ("system", "emulator"):
-            raise ValueError(f"{PREFIX}CLOCK must be 'system' or 'emulator', got {self.clock!r}")
-        if self.clock == "emulator" and not self.emulator_url:
-            raise ValueError(f"{PREFIX}CLOCK=emulator needs {PREFIX}EMULATOR_URL (or a stack file)")
+        if self.clock not in ("system", "emulator", "replay"):
+            raise ValueError(f"{PREFIX}CLOCK must be 'system', 'emulator' or 'replay', got {self.clock!r}")
+        if self.clock in ("emulator", "replay") and not self.emulator_url:
+            raise ValueError(f"{PREFIX}CLOCK={self.clock} needs {PREFIX}EMULATOR_URL (or a stack file)")

@@ -84,13 +84,22 @@ def migrate_db(env: dict[str, str]) -> None:
 
 
 def run_instant(revenue_date: dt.date, tz: str = "Asia/Tokyo") -> dt.datetime:
-    """When the scheduled run that covers ``revenue_date`` starts: D+1 06:00 business time."""
-    local = dt.datetime.combine(revenue_date + dt.timedelta(days=1), dt.time(6), tzinfo=ZoneInfo(tz))
-    return local.astimezone(dt.UTC)
+    """When the scheduler starts the run for ``revenue_date``: D+1 06:00 business time."""
+    from ssp_revenue import calendar
+
+    return calendar.run_due(revenue_date, ZoneInfo(tz))
 
 
 def run_day(dag: Any, revenue_date: dt.date, clock: Any, *, minutes_after: int = 5) -> Any:
-    """One daily run as the scheduler would make it, on the simulated clock."""
-    instant = run_instant(revenue_date)
-    clock.set(instant + dt.timedelta(minutes=minutes_after))
-    return dag.test(logical_date=instant, run_after=instant)
+    """One daily run exactly as the scheduler makes it, on the simulated clock.
+
+    Logical date = the data interval's start (D 06:00), run_after = its end
+    (D+1 06:00): the same run ``airflow backfill create`` or the scheduler
+    would create for revenue date D.
+    """
+    from ssp_revenue import calendar
+
+    tz = ZoneInfo("Asia/Tokyo")
+    due = calendar.run_due(revenue_date, tz)
+    clock.set(due + dt.timedelta(minutes=minutes_after))
+    return dag.test(logical_date=calendar.run_logical_date(revenue_date, tz), run_after=due)

@@ -1,7 +1,8 @@
 """The one alert path: a notifier on task failure.
 
-Writes every alert to the local alerts log (JSON lines) and, when the
-Connections exist, to Slack (incoming webhook) and email (SMTP provider).
+Writes every alert to the lake (``alerts/log/``, shared by every worker), to
+the local alerts log (JSON lines) and, when the Connections exist, to Slack
+(incoming webhook) and email (SMTP provider).
 Which (SSP, date, reason) deserve an alert, and only once, is decided by the
 library before the task fails; this only delivers.
 """
@@ -18,7 +19,7 @@ import requests
 from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException
 
-from ssp_revenue.alerts import AlertLog
+from ssp_revenue.alerts import AlertLog, LakeAlertLog
 from ssp_revenue.runtime import clock_for
 from ssp_revenue.settings import Settings
 
@@ -59,15 +60,24 @@ class SspRevenueNotifier(BaseNotifier):
         alerts = list(getattr(exception, "alerts", None) or [])
         if not alerts:
             ti = context.get("ti")
+            where = dict(getattr(exception, "ssp_revenue_context", None) or {})
             alerts = [{
-                "ssp": "",
-                "revenue_date": "",
+                "ssp": where.get("ssp", "all"),
+                "revenue_date": where.get("revenue_date", ""),
                 "reason": "task_failed",
                 "step": getattr(ti, "task_id", "?"),
                 "detail": f"{type(exception).__name__}: {exception}",
             }]
-        now = clock_for(Settings.from_env()).now()
+        settings = Settings.from_env()
+        now = clock_for(settings).now()
         AlertLog(alerts_log_path()).write(alerts, now)
+        try:
+            from ssp_revenue_airflow.hooks import aws_clients
+
+            s3, _ = aws_clients(settings, os.environ.get("SSP_REVENUE_AWS_CONN_ID", "aws_default"))
+            LakeAlertLog(s3, settings.bucket).write(alerts, now)
+        except Exception:  # the lake unreachable must not swallow the other channels
+            log.exception("could not write the alerts to the lake's alerts/log/")
         text = "\n".join(f"[{a['reason']}] {a['ssp']} {a['revenue_date']}: {a['detail']}" for a in alerts)
         slack = _connection(SLACK_CONN_ID)
         if slack is not None:

@@ -9,13 +9,16 @@ Unexpected errors propagate and use the task's normal retries.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ssp_revenue import calendar, freeze, lake, pipeline, registry, runtime
 from ssp_revenue.clock import parse_instant
 from ssp_revenue.connectors import connector_class
+from ssp_revenue.errors import Reason
 from ssp_revenue.outcomes import ActionableFailure
 from ssp_revenue.pipeline import Services
 from ssp_revenue.settings import Settings
@@ -35,20 +38,28 @@ def services(current: Settings) -> Services:
 
 
 def revenue_anchor(context: Any, tz: Any) -> dt.date:
-    """The newest revenue date of this run: explicit param, else from the run's timing."""
+    """The newest revenue date of this run.
+
+    The ``revenue_date`` param wins. Otherwise the logical date says it: the run
+    for revenue date D has logical date D 06:00 (its data interval's start), for
+    scheduled runs, backfills and manual triggers given a logical date alike. A
+    manual trigger given a logical date gets a data interval Airflow inferred
+    from the wall clock, so the interval is never read. A run with no logical
+    date (manual without one, asset-triggered) covers the window ending the day
+    before it was made.
+    """
     params = context.get("params") or {}
     explicit = params.get("revenue_date")
     if explicit:
         return dt.date.fromisoformat(str(explicit))
-    start = context.get("data_interval_start")
-    end = context.get("data_interval_end")
-    if start is not None and end is not None and end > start:
-        return calendar.anchor_date(end, None, tz)
-    # Zero-width or missing interval (manual, asset-triggered, dag.test runs):
-    # the run stands for the moment it was meant to run.
+    logical = context.get("logical_date")
+    if logical is not None:
+        return calendar.revenue_date_of_logical_date(logical, tz)
     dag_run = context.get("dag_run")
     run_after = getattr(dag_run, "run_after", None) if dag_run is not None else None
-    return calendar.anchor_date(run_after or end, context.get("logical_date"), tz)
+    if run_after is None:
+        raise ValueError("a run needs a logical date, a run_after or an explicit revenue_date")
+    return calendar.anchor_date(run_after, tz)
 
 
 def emit_metrics(job: dict[str, Any], step: str) -> None:
@@ -69,13 +80,14 @@ def emit_metrics(job: dict[str, Any], step: str) -> None:
 def plan(context: Any) -> list[dict[str, Any]]:
     current = settings()
     anchor = revenue_anchor(context, current.tz)
+    svc = services(current)
+    runtime.start_run(current, svc.clock, calendar.run_due(anchor, current.tz))
     dates = calendar.dates_due(anchor, current.refetch_days, current.adjustment_days,
                                current.start_date)
     if not dates:
         log.info("no revenue dates due: %s is before the start date %s", anchor, current.start_date)
         return []
     ssps = registry.load_registry(current.config_dir / "ssps.yaml")
-    svc = services(current)
     runtime.bootstrap(svc)
     log.info("revenue dates due: %s .. %s for %s", dates[0], dates[-1], [s.name for s in ssps])
     return [
@@ -84,15 +96,44 @@ def plan(context: Any) -> list[dict[str, Any]]:
     ]
 
 
+Step = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def about_the_job(step: Step) -> Step:
+    """An unexpected error of a step says which SSP and dates it was about (for its alert)."""
+
+    @functools.wraps(step)
+    def run(job: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return step(job)
+        except Exception as exc:
+            dates = job.get("dates") or []
+            span = f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "")
+            exc.ssp_revenue_context = {"ssp": job.get("ssp", ""), "revenue_date": span}  # type: ignore[attr-defined]
+            raise
+
+    return run
+
+
 def _config(current: Settings, job: dict[str, Any]) -> registry.SspConfig:
     return registry.find(registry.load_registry(current.config_dir / "ssps.yaml"), job["ssp"])
 
 
+@about_the_job
 def fetch(job: dict[str, Any]) -> dict[str, Any]:
     current = settings()
     config = _config(current, job)
     svc = services(current)
-    credentials = SspConnectionHook(config.connection_id).get_conn()
+    try:
+        credentials = SspConnectionHook(config.connection_id).get_conn()
+    except Exception as exc:  # AirflowNotFoundException, or a Connection missing its secret
+        # Retrying will not create the Connection: record it (actionable, alerted by
+        # finalize) and let the other steps run on what is already landed.
+        job = pipeline.fetch_unavailable(
+            job, f"Connection {config.connection_id!r}: {type(exc).__name__}: {exc}",
+            Reason.MISSING_CONNECTION, svc)
+        emit_metrics(job, "fetch")
+        return job
     connector = connector_class(config.style)(config, credentials, clock=svc.clock,
                                               business_tz=current.business_tz)
     job = pipeline.fetch_step(job, connector, svc)
@@ -100,6 +141,7 @@ def fetch(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+@about_the_job
 def validate(job: dict[str, Any]) -> dict[str, Any]:
     current = settings()
     job = pipeline.validate_step(job, _config(current, job), services(current))
@@ -107,6 +149,7 @@ def validate(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+@about_the_job
 def publish(job: dict[str, Any]) -> dict[str, Any]:
     current = settings()
     job = pipeline.publish_step(job, _config(current, job), services(current))
@@ -114,6 +157,7 @@ def publish(job: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
+@about_the_job
 def finalize(job: dict[str, Any]) -> dict[str, Any]:
     """Freeze due dates, book adjustments, allocate frozen dates, then settle: alert once."""
     current = settings()
@@ -138,11 +182,12 @@ def close_month(context: Any) -> dict[str, Any]:
     current = settings()
     svc = services(current)
     runtime.bootstrap(svc)
+    run_after = context.get("logical_date") or context["dag_run"].run_after
+    runtime.start_run(current, svc.clock, run_after)
     explicit = (context.get("params") or {}).get("month")
     if explicit:
         month = close.Month.parse(explicit)
     else:
-        run_after = context.get("logical_date") or context["dag_run"].run_after
         month = close.Month.before(run_after.astimezone(current.tz).date())
     names = [s.name for s in registry.load_registry(current.config_dir / "ssps.yaml")]
     try:

@@ -50,21 +50,25 @@ def test_tasks_and_wiring(daily_dag: Any) -> None:
     assert "plan" in daily_dag.get_task("per_ssp.fetch").upstream_task_ids
 
 
-def test_revenue_date_from_a_scheduled_interval() -> None:
+def test_revenue_date_from_a_scheduled_or_backfill_run() -> None:
+    """Logical date = interval start = D 06:00 JST: the run for D."""
     ctx = {"data_interval_start": dt.datetime(2026, 11, 5, 6, tzinfo=TOKYO),
-           "data_interval_end": dt.datetime(2026, 11, 6, 6, tzinfo=TOKYO), "params": {}}
+           "data_interval_end": dt.datetime(2026, 11, 6, 6, tzinfo=TOKYO),
+           "logical_date": dt.datetime(2026, 11, 5, 6, tzinfo=TOKYO), "params": {}}
     assert revenue_anchor(ctx, TOKYO) == dt.date(2026, 11, 5)
 
 
-def test_revenue_date_when_the_interval_is_zero_width() -> None:
-    """Airflow 3 manual and dag.test() runs can have start == end: same answer as scheduled."""
-    instant = dt.datetime(2026, 11, 6, 6, tzinfo=TOKYO)
-    ctx = {"data_interval_start": instant, "data_interval_end": instant, "logical_date": instant,
-           "dag_run": SimpleNamespace(run_after=instant), "params": {}}
-    assert revenue_anchor(ctx, TOKYO) == dt.date(2026, 11, 5)
+def test_a_manual_trigger_by_logical_date_ignores_the_interval_airflow_inferred() -> None:
+    """`airflow dags trigger --logical-date 2026-10-28T21:00Z` gets an interval from the wall clock."""
+    ctx = {"data_interval_start": dt.datetime(2026, 11, 30, 6, tzinfo=TOKYO),
+           "data_interval_end": dt.datetime(2026, 12, 1, 6, tzinfo=TOKYO),
+           "logical_date": dt.datetime(2026, 10, 28, 21, 0, tzinfo=dt.UTC),
+           "dag_run": SimpleNamespace(run_after=dt.datetime(2026, 12, 1, 9, tzinfo=TOKYO)),
+           "params": {}}
+    assert revenue_anchor(ctx, TOKYO) == dt.date(2026, 10, 29)
 
 
-def test_revenue_date_with_no_interval_uses_run_after() -> None:
+def test_a_manual_trigger_without_logical_date_covers_the_window_ending_yesterday() -> None:
     ctx = {"data_interval_start": None, "data_interval_end": None, "logical_date": None,
            "dag_run": SimpleNamespace(run_after=dt.datetime(2026, 11, 6, 7, tzinfo=TOKYO)),
            "params": {}}
@@ -75,3 +79,40 @@ def test_an_explicit_revenue_date_wins() -> None:
     ctx = {"params": {"revenue_date": "2026-10-01"},
            "data_interval_end": dt.datetime(2026, 11, 6, 6, tzinfo=TOKYO)}
     assert revenue_anchor(ctx, TOKYO) == dt.date(2026, 10, 1)
+
+
+def test_the_schedulers_interval_for_a_date_is_the_librarys_run_for_it() -> None:
+    """The timetable the scheduler uses and calendar.run_logical_date/run_due agree."""
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    from ssp_revenue import calendar
+    from ssp_revenue_airflow.scheduling import daily_dag_arguments
+
+    args = daily_dag_arguments({"SSP_REVENUE_START_DATE": "2026-10-27", "SSP_REVENUE_CATCHUP": "true",
+                                "SSP_REVENUE_END_DATE": "2026-10-29"})
+    assert args["catchup"] is True
+    assert args["start_date"] == calendar.run_logical_date(dt.date(2026, 10, 27), TOKYO)
+    assert args["end_date"] == calendar.run_logical_date(dt.date(2026, 10, 29), TOKYO)
+    # What the scheduler runs: the core timetable the DAG's definition serialises to.
+    timetable = CronDataIntervalTimetable(args["schedule"].expression, args["schedule"].timezone)
+    restriction = TimeRestriction(earliest=args["start_date"], latest=args["end_date"], catchup=True)
+    info = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    seen = []
+    while info is not None:
+        seen.append(info)
+        info = timetable.next_dagrun_info(last_automated_data_interval=info.data_interval,
+                                          restriction=restriction)
+    days = [dt.date(2026, 10, 27), dt.date(2026, 10, 28), dt.date(2026, 10, 29)]
+    assert [i.logical_date for i in seen] == [calendar.run_logical_date(d, TOKYO) for d in days]
+    assert [i.data_interval.end for i in seen] == [calendar.run_due(d, TOKYO) for d in days]
+    assert [i.run_after for i in seen] == [calendar.run_due(d, TOKYO) for d in days]
+
+
+def test_catchup_is_off_and_the_dag_starts_at_go_live_by_default() -> None:
+    from ssp_revenue import calendar
+    from ssp_revenue_airflow.scheduling import daily_dag_arguments
+
+    args = daily_dag_arguments({"SSP_REVENUE_START_DATE": "2026-12-01"})
+    assert args["catchup"] is False and args["end_date"] is None
+    assert args["start_date"] == calendar.run_logical_date(dt.date(2026, 12, 1), TOKYO)

@@ -17,21 +17,34 @@ def test_cutoff_is_start_of_date_in_business_zone_plus_freeze_hours() -> None:
     assert cut == dt.datetime(2026, 11, 7, 3, 0, tzinfo=UTC)
 
 
-def test_anchor_from_scheduled_interval_end() -> None:
-    end = dt.datetime(2026, 11, 6, 6, 0, tzinfo=TOKYO)
-    assert calendar.anchor_date(end, None, TOKYO) == dt.date(2026, 11, 5)
+def test_the_run_for_a_revenue_date_is_the_schedulers_interval_starting_that_day() -> None:
+    day = dt.date(2026, 11, 5)
+    # logical date = data interval start = D 06:00 JST; due at the interval end, D+1 06:00 JST
+    assert calendar.run_logical_date(day, TOKYO) == dt.datetime(2026, 11, 4, 21, 0, tzinfo=UTC)
+    assert calendar.run_due(day, TOKYO) == dt.datetime(2026, 11, 5, 21, 0, tzinfo=UTC)
+    assert calendar.revenue_date_of_logical_date(calendar.run_logical_date(day, TOKYO), TOKYO) == day
+    assert calendar.RUN_CRON == "0 6 * * *"
 
 
-def test_anchor_falls_back_to_logical_date_when_no_interval() -> None:
-    logical = dt.datetime(2026, 11, 5, 21, 0, tzinfo=UTC)  # 06:00 JST on the 6th
-    assert calendar.anchor_date(None, logical, TOKYO) == dt.date(2026, 11, 5)
+def test_any_logical_date_stands_for_the_interval_it_falls_in() -> None:
+    assert calendar.revenue_date_of_logical_date(
+        dt.datetime(2026, 10, 28, 21, 0, tzinfo=UTC), TOKYO) == dt.date(2026, 10, 29)  # 06:00 JST
+    assert calendar.revenue_date_of_logical_date(
+        dt.datetime(2026, 10, 28, 20, 59, tzinfo=UTC), TOKYO) == dt.date(2026, 10, 28)  # 05:59 JST
+    assert calendar.revenue_date_of_logical_date(
+        dt.datetime(2026, 10, 29, 14, 0, tzinfo=UTC), TOKYO) == dt.date(2026, 10, 29)  # 23:00 JST
 
 
-def test_anchor_needs_an_instant_and_refuses_naive_ones() -> None:
+def test_a_run_without_logical_date_covers_the_window_ending_yesterday() -> None:
+    made = dt.datetime(2026, 11, 6, 7, 30, tzinfo=TOKYO)
+    assert calendar.anchor_date(made, TOKYO) == dt.date(2026, 11, 5)
+
+
+def test_run_instants_must_be_aware() -> None:
     with pytest.raises(ValueError):
-        calendar.anchor_date(None, None, TOKYO)
+        calendar.anchor_date(dt.datetime(2026, 11, 6, 6), TOKYO)
     with pytest.raises(ValueError):
-        calendar.anchor_date(dt.datetime(2026, 11, 6, 6), None, TOKYO)
+        calendar.revenue_date_of_logical_date(dt.datetime(2026, 11, 6, 6), TOKYO)
 
 
 def test_dates_due_is_the_window_ending_at_anchor() -> None:
