@@ -26,9 +26,11 @@ RUN_CRON = f"{RUN_TIME.minute} {RUN_TIME.hour} * * *"
 
 
 def _local(instant: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """A plain datetime in ``tz``: Airflow hands out pendulum instants, whose arithmetic
+    after ``astimezone`` silently drops the zone."""
     if instant.tzinfo is None:
         raise ValueError(f"naive run instant {instant!r}")
-    return instant.astimezone(tz)
+    return dt.datetime.fromtimestamp(instant.timestamp(), tz)
 
 
 def run_logical_date(revenue_date: dt.date, tz: ZoneInfo) -> dt.datetime:

@@ -66,7 +66,8 @@ class EmulatorClock:
         req = urllib.request.Request(  # noqa: S310 - loopback URL from settings
             self._url, data=data, method="POST", headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(req, timeout=self._timeout):  # noqa: S310  # nosec B310 - http(s) checked
+        # Moving the clock makes the emulator deliver the file drops now due: slower than a read.
+        with urllib.request.urlopen(req, timeout=max(self._timeout, 120.0)):  # noqa: S310  # nosec B310 - http(s) checked
             pass
 
 

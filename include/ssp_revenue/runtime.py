@@ -32,7 +32,7 @@ def start_run(settings: Settings, clock: Clock, due: dt.datetime) -> None:
     if settings.clock != "replay":
         return
     assert isinstance(clock, EmulatorClock)
-    at = due + RUN_START_DELAY
+    at = dt.datetime.fromtimestamp(due.timestamp(), dt.UTC) + RUN_START_DELAY  # pendulum-proof
     if clock.now() < at:
         clock.set(at)
 

@@ -123,12 +123,15 @@ class AirflowTopology:
         )
 
     # -- start ---------------------------------------------------------------
-    def up(self) -> dict[str, Any]:
+    def up(self, *, fresh: bool = False) -> dict[str, Any]:
+        """Start what is not running; ``fresh`` starts from an empty metadata DB."""
         state = self.read()
-        if state and self.healthy(state):
+        if state and self.healthy(state) and not fresh:
             return state
         if state:
             self.down()
+        if fresh:
+            shutil.rmtree(self.dir, ignore_errors=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         local_stack = stack.LocalStack(self.local_dir)
         local_stack.up()

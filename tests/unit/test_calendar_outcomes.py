@@ -35,6 +35,14 @@ def test_any_logical_date_stands_for_the_interval_it_falls_in() -> None:
         dt.datetime(2026, 10, 29, 14, 0, tzinfo=UTC), TOKYO) == dt.date(2026, 10, 29)  # 23:00 JST
 
 
+def test_airflows_pendulum_instants_give_the_same_dates() -> None:
+    import pendulum
+
+    logical = pendulum.datetime(2026, 10, 26, 21, tz="UTC")  # 10-27 06:00 JST, as the scheduler passes it
+    assert calendar.revenue_date_of_logical_date(logical, TOKYO) == dt.date(2026, 10, 27)
+    assert calendar.anchor_date(pendulum.datetime(2026, 10, 27, 22, tz="UTC"), TOKYO) == dt.date(2026, 10, 27)
+
+
 def test_a_run_without_logical_date_covers_the_window_ending_yesterday() -> None:
     made = dt.datetime(2026, 11, 6, 7, 30, tzinfo=TOKYO)
     assert calendar.anchor_date(made, TOKYO) == dt.date(2026, 11, 5)

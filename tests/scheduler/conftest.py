@@ -1,0 +1,121 @@
+"""The production topology (PostgreSQL, Redis, api-server, scheduler, dag-processor,
+triggerer, Celery worker), started by the project's own code for these tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ..conftest import LOCAL
+
+# The scheduled runs are for these revenue dates: the DAG starts at FIRST (its
+# go-live) and ends at LAST, with catchup, so the scheduler makes exactly three.
+FIRST = dt.date(2026, 10, 27)
+LAST = dt.date(2026, 10, 29)
+
+
+def pipeline_environment(bucket: str) -> dict[str, str]:
+    """Settings both harnesses run with: the scheduler's processes and the dag.test() path."""
+    return {
+        "SSP_REVENUE_BUCKET": bucket,
+        "SSP_REVENUE_GLUE_DATABASE": bucket.replace("-", "_"),
+        "SSP_REVENUE_START_DATE": FIRST.isoformat(),
+        "SSP_REVENUE_REFETCH_DAYS": "4",
+        "SSP_REVENUE_ADJUSTMENT_DAYS": "4",
+    }
+
+
+class Deployment:
+    """The running topology, and what the tests ask of it (CLI calls, the metadata DB)."""
+
+    def __init__(self, topology: Any, bucket: str) -> None:
+        self.topology = topology
+        self.bucket = bucket
+        state = topology.read()
+        self.env: dict[str, str] = dict(state["env"])
+        self.pg_port = int(state["ports"]["postgres"])
+
+    def sql(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        with psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="airflow",
+                              dbname="airflow") as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            rows: list[tuple[Any, ...]] = cur.fetchall() if cur.description else []
+        return rows
+
+    def airflow(self, *args: str) -> str:
+        done = self.topology.airflow(*args, check=False)
+        assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        out: str = done.stdout
+        return out
+
+    def wait_for_dag(self, dag_id: str, seconds: float = 180) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.sql("SELECT 1 FROM dag WHERE dag_id = %s", dag_id):
+                return
+            time.sleep(1)
+        raise AssertionError(f"{dag_id} was not parsed by the dag-processor in {seconds:.0f}s")
+
+    def runs(self, dag_id: str = "ssp_revenue_daily") -> list[dict[str, Any]]:
+        rows = self.sql(
+            "SELECT run_id, run_type, state, logical_date, data_interval_start, data_interval_end, "
+            "start_date, end_date, conf FROM dag_run WHERE dag_id = %s ORDER BY id", dag_id)
+        keys = ("run_id", "run_type", "state", "logical_date", "interval_start", "interval_end",
+                "start_date", "end_date", "conf")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def wait_for_runs(self, count: int, dag_id: str = "ssp_revenue_daily",
+                      seconds: float = 900) -> list[dict[str, Any]]:
+        """Until ``count`` runs of the DAG exist and none is queued or running."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            runs = self.runs(dag_id)
+            if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
+                return runs
+            time.sleep(2)
+        raise AssertionError(f"runs of {dag_id} did not finish in {seconds:.0f}s: {self.runs(dag_id)}")
+
+    def task_states(self, run_id: str, dag_id: str = "ssp_revenue_daily") -> list[tuple[Any, ...]]:
+        return self.sql("SELECT task_id, map_index, state, try_number FROM task_instance "
+                        "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index", dag_id, run_id)
+
+    def trigger(self, dag_id: str, *, logical_date: dt.datetime | None = None,
+                conf: dict[str, Any] | None = None) -> None:
+        args = ["dags", "trigger", dag_id, "--run-id", f"manual__{uuid.uuid4().hex[:12]}"]
+        if logical_date is not None:
+            args += ["--logical-date", logical_date.isoformat()]
+        if conf is not None:
+            args += ["--conf", json.dumps(conf)]
+        self.airflow(*args)
+
+
+@pytest.fixture(scope="module")
+def deployment(stack_state: dict[str, object]) -> Iterator[Deployment]:
+    from ssp_revenue_airflow.topology import AirflowTopology
+
+    bucket = f"s-{uuid.uuid4().hex[:10]}"
+    extra = {
+        **pipeline_environment(bucket),
+        "SSP_REVENUE_CLOCK": "replay",
+        "SSP_REVENUE_CATCHUP": "true",
+        "SSP_REVENUE_END_DATE": LAST.isoformat(),
+        "SSP_REVENUE_RETRY_DELAY_SECONDS": "5",
+        # A worker SIGKILLed mid-task stops heartbeating: notice it in seconds, not minutes.
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+    topology = AirflowTopology(LOCAL, extra_env=extra)
+    topology.up(fresh=True)
+    try:
+        yield Deployment(topology, bucket)
+    finally:
+        topology.down()

@@ -1,0 +1,218 @@
+"""The daily and monthly DAGs under Airflow's real scheduler, Celery worker and PostgreSQL.
+
+One deployment, one sequence, in the order an operator lives it: three
+scheduled runs (catchup from the go-live date), a manual trigger by logical
+date, a backfill over a range that includes dates already run (with the
+Celery worker SIGKILLed in the middle of a publish and the scheduler's retry
+finishing the job), a rerun that moves nothing, the monthly close, then the
+same sequence through dag.test() on a lake of its own: both lakes must hold
+the same partitions, versions and ledger entries. Last, a revoked credential
+alerts once, without retries, naming the SSP and its dates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ssp_revenue import calendar
+
+from .conftest import FIRST, LAST, Deployment, pipeline_environment
+
+pytestmark = pytest.mark.scheduler
+TOKYO = ZoneInfo("Asia/Tokyo")
+MANUAL = LAST + dt.timedelta(days=1)          # 10-30, by logical date
+BACKFILL_FROM = FIRST + dt.timedelta(days=1)  # 10-28: already run by the scheduler
+BACKFILL_TO = dt.date(2026, 11, 2)            # 10-31, 11-01 and 11-02 are new
+KILLED = dt.date(2026, 11, 1)
+SEQUENCE = [FIRST + dt.timedelta(days=n) for n in range((BACKFILL_TO - FIRST).days + 1)]
+CLOSE_AT = dt.datetime(2026, 11, 3, 9, 0, tzinfo=TOKYO)
+
+
+def lake_services(bucket: str) -> Any:
+    from ssp_revenue import runtime
+    from ssp_revenue.settings import Settings
+    from ssp_revenue_airflow import local
+
+    from ..conftest import LOCAL
+
+    env = {**os.environ, **local.stack_environment(LOCAL / "stack.json"), **pipeline_environment(bucket)}
+    return runtime.services_for(Settings.from_env(env))
+
+
+def snapshot(services: Any) -> dict[str, Any]:
+    """What must not depend on how the runs were made: partitions and their versions,
+    the ledger, the month's close."""
+    from ssp_revenue import lake
+
+    bucket = services.settings.bucket
+    tables = {}
+    for table in ("revenue", "revenue_final", "allocation_final"):
+        tables[table] = {(p.revenue_date, p.ssp): p.location.split(bucket, 1)[1]
+                         for p in services.catalog.partitions(table)}
+    ledger = {}
+    for key in lake.list_keys(services.s3, bucket, "ledger/finalized/"):
+        ledger[key] = json.loads(services.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    closes = sorted(k for k in lake.list_keys(services.s3, bucket, "closes/") if k.endswith(".csv"))
+    close_sha = {k: services.s3.head_object(Bucket=bucket, Key=k).get("ETag") for k in closes}
+    return {"tables": tables, "ledger": ledger, "closes": close_sha}
+
+
+def published_dates(services: Any) -> set[str]:
+    return {p.revenue_date for p in services.catalog.partitions("revenue")}
+
+
+def test_three_scheduled_runs_freeze_and_allocate(deployment: Deployment) -> None:
+    deployment.wait_for_dag("ssp_revenue_daily")
+    started = time.monotonic()
+    deployment.airflow("dags", "unpause", "ssp_revenue_daily")
+    runs = deployment.wait_for_runs(3)
+    took = time.monotonic() - started
+    assert [r["run_type"] for r in runs] == ["scheduled"] * 3
+    assert [r["state"] for r in runs] == ["success"] * 3, [deployment.task_states(r["run_id"]) for r in runs]
+    days = [FIRST + dt.timedelta(days=n) for n in range(3)]
+    assert [r["logical_date"] for r in runs] == [calendar.run_logical_date(d, TOKYO) for d in days]
+    assert [r["interval_end"] for r in runs] == [calendar.run_due(d, TOKYO) for d in days]
+    services = lake_services(deployment.bucket)
+    assert published_dates(services) == {d.isoformat() for d in days}
+    # The third run (10-29, at 10-30 06:05) is past cutoff(10-27) = 10-29 12:00: frozen and allocated.
+    final = {p.revenue_date for p in services.catalog.partitions("revenue_final")}
+    assert final == {FIRST.isoformat()}
+    assert {p.revenue_date for p in services.catalog.partitions("allocation_final")} == final
+    print(f"\nthree scheduled runs under the real scheduler: {took:.1f}s")
+
+
+def test_a_manual_trigger_by_logical_date_processes_that_date(deployment: Deployment) -> None:
+    # Any instant in [D 06:00, D+1 06:00) JST stands for D; Airflow infers the run's
+    # data interval from the wall clock, which must not matter.
+    deployment.trigger("ssp_revenue_daily",
+                       logical_date=calendar.run_logical_date(MANUAL, TOKYO) + dt.timedelta(hours=3))
+    runs = deployment.wait_for_runs(4)
+    assert runs[-1]["run_type"] == "manual" and runs[-1]["state"] == "success"
+    assert runs[-1]["interval_end"] != calendar.run_due(MANUAL, TOKYO)  # the wall clock's, ignored
+    services = lake_services(deployment.bucket)
+    assert MANUAL.isoformat() in published_dates(services)
+    ledger = {p.revenue_date for p in services.catalog.partitions("revenue_final")}
+    assert ledger == {FIRST.isoformat(), (FIRST + dt.timedelta(days=1)).isoformat()}
+
+
+def _kill_worker_mid_publish(deployment: Deployment, run_id_hint: str, seconds: float = 600) -> str:
+    """SIGKILL the Celery worker (and its task processes) while a publish of ``KILLED`` runs."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        rows = deployment.sql(
+            "SELECT ti.run_id FROM task_instance ti JOIN dag_run dr ON dr.run_id = ti.run_id "
+            "AND dr.dag_id = ti.dag_id WHERE ti.dag_id = 'ssp_revenue_daily' "
+            "AND ti.task_id = 'per_ssp.publish' AND ti.state = 'running' AND dr.logical_date = %s",
+            calendar.run_logical_date(KILLED, TOKYO))
+        if rows:
+            deployment.topology.kill("worker")
+            time.sleep(2)
+            deployment.topology.restart("worker")
+            return str(rows[0][0])
+        time.sleep(0.3)
+    raise AssertionError(f"no publish of {KILLED} ran within {seconds:.0f}s ({run_id_hint})")
+
+
+def test_a_backfill_over_run_dates_fills_only_the_gaps_and_survives_a_worker_kill(
+    deployment: Deployment,
+) -> None:
+    def at_six(day: dt.date) -> str:  # the runbook's form: the interval start in JST, not UTC midnight
+        return dt.datetime.combine(day, calendar.RUN_TIME, tzinfo=TOKYO).isoformat()
+
+    deployment.airflow("backfill", "create", "--dag-id", "ssp_revenue_daily",
+                       "--from-date", at_six(BACKFILL_FROM), "--to-date", at_six(BACKFILL_TO),
+                       "--max-active-runs", "1")
+    killed_run = _kill_worker_mid_publish(deployment, "backfill")
+    runs = deployment.wait_for_runs(7, seconds=1200)
+    backfilled = [r for r in runs if r["run_type"] == "backfill"]
+    new_dates = [dt.date(2026, 10, 31), dt.date(2026, 11, 1), BACKFILL_TO]
+    assert [r["logical_date"] for r in backfilled] == [calendar.run_logical_date(d, TOKYO) for d in new_dates]
+    assert all(r["state"] == "success" for r in runs), [(r["run_id"], r["state"]) for r in runs]
+    tries = {(t[0], t[1]): t[3] for t in deployment.task_states(killed_run)}
+    assert max(tries.values()) >= 2, tries  # the killed task was retried by the scheduler
+    services = lake_services(deployment.bucket)
+    assert published_dates(services) == {d.isoformat() for d in SEQUENCE}
+    frozen = {p.revenue_date for p in services.catalog.partitions("revenue_final")}
+    assert frozen == {d.isoformat() for d in SEQUENCE[:-2]}  # all but the last two (cutoff not yet)
+
+
+def test_a_rerun_moves_no_partition(deployment: Deployment) -> None:
+    services = lake_services(deployment.bucket)
+    before = snapshot(services)
+    deployment.trigger("ssp_revenue_daily", conf={"revenue_date": BACKFILL_TO.isoformat()})
+    runs = deployment.wait_for_runs(8)
+    assert runs[-1]["state"] == "success"
+    assert snapshot(services) == before
+
+
+def test_the_monthly_close_closes_october(deployment: Deployment) -> None:
+    deployment.wait_for_dag("ssp_revenue_monthly_close")
+    deployment.airflow("dags", "unpause", "ssp_revenue_monthly_close")
+    deployment.trigger("ssp_revenue_monthly_close", logical_date=CLOSE_AT, conf={"month": "2026-10"})
+    runs = deployment.wait_for_runs(1, dag_id="ssp_revenue_monthly_close")
+    assert runs[-1]["state"] == "success", deployment.task_states(runs[-1]["run_id"], "ssp_revenue_monthly_close")
+    services = lake_services(deployment.bucket)
+    assert snapshot(services)["closes"]
+
+
+def test_the_same_sequence_through_dag_test_gives_the_same_lake(
+    deployment: Deployment, emulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+) -> None:
+    """dag.test() in this process, the same runs at the same simulated instants, another bucket."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from ssp_revenue.clock import EmulatorClock
+    from ssp_revenue_airflow import local
+
+    from ..conftest import LOCAL, ROOT
+
+    bucket = f"t-{uuid.uuid4().hex[:10]}"
+    for key, value in {**local.stack_environment(LOCAL / "stack.json"),
+                       **pipeline_environment(bucket),
+                       "SSP_REVENUE_ALERTS_LOG": str(tmp_path / "alerts.jsonl")}.items():
+        monkeypatch.setenv(key, value)
+    local.migrate_db(dict(os.environ))
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    daily, monthly = bag.get_dag("ssp_revenue_daily"), bag.get_dag("ssp_revenue_monthly_close")
+    clock = EmulatorClock(json.loads((LOCAL / "stack.json").read_text())["emulator_url"])
+    started = time.monotonic()
+    for day in SEQUENCE:
+        run = local.run_day(daily, day, clock)
+        assert "success" in str(run.state), day
+    took = time.monotonic() - started
+    clock.set(CLOSE_AT.astimezone(dt.UTC) + dt.timedelta(minutes=5))
+    close = monthly.test(logical_date=CLOSE_AT, run_after=CLOSE_AT)  # closes the month before: 2026-10
+    assert "success" in str(close.state)
+    ours, theirs = snapshot(lake_services(bucket)), snapshot(lake_services(deployment.bucket))
+    assert ours["tables"] == theirs["tables"]
+    assert ours["ledger"].keys() == theirs["ledger"].keys()
+    for key, entry in ours["ledger"].items():
+        assert entry == theirs["ledger"][key], key
+    assert ours["closes"].keys() == theirs["closes"].keys()
+    print(f"\nthe same {len(SEQUENCE)} daily runs through dag.test(): {took:.1f}s")
+
+
+def test_revoked_credentials_alert_once_without_retries(deployment: Deployment, emulator: Any) -> None:
+    from ssp_revenue.alerts import LakeAlertLog
+
+    emulator.fault("adpulse", "revoked_credentials")
+    deployment.trigger("ssp_revenue_daily", conf={"revenue_date": BACKFILL_TO.isoformat()})
+    runs = deployment.wait_for_runs(9)
+    assert runs[-1]["state"] == "failed"
+    states = deployment.task_states(runs[-1]["run_id"])
+    failed = [t for t in states if t[2] == "failed"]
+    assert [t[0] for t in failed] == ["per_ssp.finalize"], states
+    assert failed[0][3] == 1  # an ActionableAlert is not retried
+    services = lake_services(deployment.bucket)
+    alerts = LakeAlertLog(services.s3, deployment.bucket).read()
+    assert alerts and {a["ssp"] for a in alerts} == {"adpulse"}
+    assert {a["reason"] for a in alerts} == {"auth"}
+    assert all(a["revenue_date"] for a in alerts)
