@@ -39,7 +39,10 @@ def daily_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, A
     settings = Settings.from_env(env)
     first = settings.start_date or DEFAULT_START
     last = env.get("SSP_REVENUE_END_DATE")
-    end = calendar.run_logical_date(dt.date.fromisoformat(last), settings.tz) if last else None
+    # The end of the last date's interval (exclusive): a manual run whose logical
+    # date falls anywhere in that interval still gets its tasks.
+    end = (calendar.run_due(dt.date.fromisoformat(last), settings.tz) - dt.timedelta(seconds=1)
+           if last else None)
     return {
         "schedule": CronDataIntervalTimetable(calendar.RUN_CRON, timezone=settings.business_tz),
         "start_date": pendulum.instance(calendar.run_logical_date(first, settings.tz)),

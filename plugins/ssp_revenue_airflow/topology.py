@@ -285,6 +285,16 @@ class AirflowTopology:
         state["pids"][name] = self._spawn_airflow(name, state["env"])
         self._write(state)
 
+    def reconfigure(self, changes: dict[str, str], names: tuple[str, ...] = (
+            "dag-processor", "scheduler", "worker")) -> None:
+        """Change settings and restart the processes that read them (a deploy, on one machine)."""
+        state = self.read()
+        assert state is not None
+        state["env"].update(changes)
+        self._write(state)
+        for name in names:
+            self.restart(name)
+
     def down(self) -> None:
         state = self.read()
         if state:

@@ -93,7 +93,7 @@ def test_the_schedulers_interval_for_a_date_is_the_librarys_run_for_it() -> None
                                 "SSP_REVENUE_END_DATE": "2026-10-29"})
     assert args["catchup"] is True
     assert args["start_date"] == calendar.run_logical_date(dt.date(2026, 10, 27), TOKYO)
-    assert args["end_date"] == calendar.run_logical_date(dt.date(2026, 10, 29), TOKYO)
+    assert args["end_date"] == calendar.run_due(dt.date(2026, 10, 29), TOKYO) - dt.timedelta(seconds=1)
     # What the scheduler runs: the core timetable the DAG's definition serialises to.
     timetable = CronDataIntervalTimetable(args["schedule"].expression, args["schedule"].timezone)
     restriction = TimeRestriction(earliest=args["start_date"], latest=args["end_date"], catchup=True)

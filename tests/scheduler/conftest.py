@@ -56,6 +56,17 @@ class Deployment:
         out: str = done.stdout
         return out
 
+    def dag_versions(self, dag_id: str) -> int:
+        return int(self.sql("SELECT count(*) FROM dag_version WHERE dag_id = %s", dag_id)[0][0])
+
+    def wait_for_new_version(self, dag_id: str, versions: int, seconds: float = 180) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.dag_versions(dag_id) > versions:
+                return
+            time.sleep(1)
+        raise AssertionError(f"no new version of {dag_id} parsed in {seconds:.0f}s")
+
     def wait_for_dag(self, dag_id: str, seconds: float = 180) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -111,6 +122,9 @@ def deployment(stack_state: dict[str, object]) -> Iterator[Deployment]:
         # A worker SIGKILLed mid-task stops heartbeating: notice it in seconds, not minutes.
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+        # Tasks the killed worker had taken from Redis but not started stay queued until
+        # this timeout hands them to another worker (600 s by default).
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     }
     topology = AirflowTopology(LOCAL, extra_env=extra)

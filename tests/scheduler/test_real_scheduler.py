@@ -90,11 +90,19 @@ def test_three_scheduled_runs_freeze_and_allocate(deployment: Deployment) -> Non
 
 
 def test_a_manual_trigger_by_logical_date_processes_that_date(deployment: Deployment) -> None:
-    # Any instant in [D 06:00, D+1 06:00) JST stands for D; Airflow infers the run's
-    # data interval from the wall clock, which must not matter.
-    deployment.trigger("ssp_revenue_daily",
-                       logical_date=calendar.run_logical_date(MANUAL, TOKYO) + dt.timedelta(hours=3))
+    # The operator extends the DAG by a day without catchup (a deploy: the dag-processor,
+    # scheduler and worker restart with the new settings), then triggers that day by hand.
+    deployment.airflow("dags", "pause", "ssp_revenue_daily")
+    versions = deployment.dag_versions("ssp_revenue_daily")
+    deployment.topology.reconfigure({"SSP_REVENUE_END_DATE": MANUAL.isoformat(), "SSP_REVENUE_CATCHUP": "false"})
+    deployment.wait_for_new_version("ssp_revenue_daily", versions)
+    # The runbook's form: the logical date is the date's interval start, D 06:00 JST, so a
+    # later backfill sees the date as taken. Airflow infers the run's data interval from
+    # the wall clock, which must not matter.
+    deployment.trigger("ssp_revenue_daily", logical_date=calendar.run_logical_date(MANUAL, TOKYO))
+    deployment.airflow("dags", "unpause", "ssp_revenue_daily")
     runs = deployment.wait_for_runs(4)
+    assert len(runs) == 4  # the scheduler made no run of its own for the manual run's date
     assert runs[-1]["run_type"] == "manual" and runs[-1]["state"] == "success"
     assert runs[-1]["interval_end"] != calendar.run_due(MANUAL, TOKYO)  # the wall clock's, ignored
     services = lake_services(deployment.bucket)
@@ -121,6 +129,7 @@ def _kill_worker_mid_publish(deployment: Deployment, run_id_hint: str, seconds: 
     raise AssertionError(f"no publish of {KILLED} ran within {seconds:.0f}s ({run_id_hint})")
 
 
+@pytest.mark.timeout(1500)
 def test_a_backfill_over_run_dates_fills_only_the_gaps_and_survives_a_worker_kill(
     deployment: Deployment,
 ) -> None:

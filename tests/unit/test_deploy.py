@@ -36,8 +36,9 @@ def test_airflow_is_laid_out_as_its_docs_do() -> None:
     assert commands["airflow-triggerer"] == ["triggerer"]
     assert commands["airflow-worker"] == ["celery", "worker"]
     assert "airflow db migrate" in "".join(commands["airflow-init"])
-    env = SERVICES["airflow-worker"]["environment"]
+    env = {**shared_settings(), **SERVICES["airflow-worker"]["environment"]}
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     assert SERVICES["ssp-emulator"]["profiles"] == ["emulator"]
     assert SERVICES["local-aws"]["profiles"] == ["local-aws"]
@@ -66,10 +67,33 @@ def test_no_inline_secrets(name: str) -> None:
 def test_secrets_come_from_an_ignored_env_file_with_an_example() -> None:
     assert ".env" in (ROOT / ".gitignore").read_text().split()
     example = (ROOT / ".env.example").read_text()
-    for var in ("POSTGRES_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW_CONN_SSP_ADPULSE"):
+    for var in ("POSTGRES_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET"):
         assert f"{var}=" in example
-    assert all(svc.get("env_file") == [".env"] for svc in SERVICES.values() if "image" in svc
-               and not svc["image"].startswith(("redis",)))
+    from ssp_revenue import registry
+
+    for config in registry.load_registry(ROOT / "include" / "config" / "ssps.yaml"):
+        assert f"AIRFLOW_CONN_{config.connection_id.upper()}=" in example, config.name
+    airflow_services = [s for s in SERVICES.values() if s.get("image", "").startswith("ssp-revenue")]
+    assert airflow_services and all(s["env_file"] == ["airflow.env", ".env"] for s in airflow_services)
+    assert SERVICES["postgres"]["env_file"] == [".env"]
+
+
+def shared_settings() -> dict[str, str]:
+    from ssp_revenue_airflow.topology import shared_environment
+
+    return shared_environment(ROOT / "airflow.env")
+
+
+def test_compose_and_the_tested_topology_share_one_airflow_environment() -> None:
+    """Compose may add addresses and secrets, never restate (and so drift from) airflow.env."""
+    shared = shared_settings()
+    for name, service in SERVICES.items():
+        overlap = set(service.get("environment") or {}) & set(shared)
+        assert not overlap, f"{name} restates {overlap}: change airflow.env instead"
+    assert shared["AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK"] == "True"
+    assert "8974" in " ".join(SERVICES["airflow-scheduler"]["healthcheck"]["test"])
+    for name in ("airflow-scheduler", "airflow-triggerer", "airflow-worker"):
+        assert "--skip-serve-logs" in SERVICES[name]["command"], name
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
