@@ -3,8 +3,11 @@
 # The embedded stack's packages (moto, Flask: requirements/local.in) are not in it.
 FROM apache/airflow:3.3.2-python3.11
 
+# REQUIREMENTS=requirements-local.txt builds the image of compose's emulator and
+# local-aws profiles (the same pins plus moto and Flask).
+ARG REQUIREMENTS=requirements.txt
 USER airflow
-COPY --chown=airflow:root requirements.txt /opt/ssp-revenue/requirements.txt
+COPY --chown=airflow:root ${REQUIREMENTS} /opt/ssp-revenue/requirements.txt
 RUN pip install --no-cache-dir -r /opt/ssp-revenue/requirements.txt
 COPY --chown=airflow:root pyproject.toml /opt/ssp-revenue/pyproject.toml
 COPY --chown=airflow:root include /opt/ssp-revenue/include

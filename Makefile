@@ -27,6 +27,8 @@ lock:
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q uv==$(UV_VERSION); }
 	$(BIN)/uv pip compile -q requirements/runtime.in $(if $(AIRFLOW_CONSTRAINTS),-c $(AIRFLOW_CONSTRAINTS)) \
 	  -o requirements.txt --python-version 3.11 --annotation-style line --custom-compile-command "make lock"
+	$(BIN)/uv pip compile -q requirements/local-image.in $(if $(AIRFLOW_CONSTRAINTS),-c $(AIRFLOW_CONSTRAINTS)) \
+	  -o requirements-local.txt --python-version 3.11 --annotation-style line --custom-compile-command "make lock"
 	$(BIN)/uv pip compile -q requirements/dev.in $(if $(AIRFLOW_CONSTRAINTS),-c $(AIRFLOW_CONSTRAINTS)) \
 	  -o requirements-dev.txt --python-version 3.11 --annotation-style line --custom-compile-command "make lock"
 

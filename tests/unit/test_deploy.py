@@ -31,10 +31,10 @@ def test_compose_file_is_valid_against_the_compose_specification() -> None:
 def test_airflow_is_laid_out_as_its_docs_do() -> None:
     commands = {name: svc.get("command") for name, svc in SERVICES.items()}
     assert commands["airflow-apiserver"] == ["api-server"]
-    assert commands["airflow-scheduler"] == ["scheduler"]
+    assert commands["airflow-scheduler"] == ["scheduler", "--skip-serve-logs"]
     assert commands["airflow-dag-processor"] == ["dag-processor"]
-    assert commands["airflow-triggerer"] == ["triggerer"]
-    assert commands["airflow-worker"] == ["celery", "worker"]
+    assert commands["airflow-triggerer"] == ["triggerer", "--skip-serve-logs"]
+    assert commands["airflow-worker"] == ["celery", "worker", "--skip-serve-logs"]
     assert "airflow db migrate" in "".join(commands["airflow-init"])
     env = {**shared_settings(), **SERVICES["airflow-worker"]["environment"]}
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
