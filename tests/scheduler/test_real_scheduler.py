@@ -86,7 +86,11 @@ def test_three_scheduled_runs_freeze_and_allocate(deployment: Deployment) -> Non
     final = {p.revenue_date for p in services.catalog.partitions("revenue_final")}
     assert final == {FIRST.isoformat()}
     assert {p.revenue_date for p in services.catalog.partitions("allocation_final")} == final
-    print(f"\nthree scheduled runs under the real scheduler: {took:.1f}s")
+    per_task = deployment.sql(
+        "SELECT task_id, count(*), avg(extract(epoch FROM end_date - start_date)) FROM task_instance "
+        "WHERE dag_id = 'ssp_revenue_daily' GROUP BY task_id ORDER BY task_id")
+    print(f"\nthree scheduled runs under the real scheduler: {took:.1f}s; per task (count, mean s): "
+          + ", ".join(f"{t} {n} {float(d):.1f}" for t, n, d in per_task))
 
 
 def test_a_manual_trigger_by_logical_date_processes_that_date(deployment: Deployment) -> None:
