@@ -1,0 +1,31 @@
+"""Celery settings of the workers: Airflow's defaults, plus GX loaded once per worker.
+
+Airflow's task supervisor forks each task process from the Celery pool
+process, so what the worker imported before forking its pool is already there
+in every task: great-expectations' import then costs once per worker start,
+not once per validate task. ``airflow.env`` names this module in
+``[celery] celery_config_options``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
+from celery.signals import worker_init
+
+CELERY_CONFIG: dict[str, Any] = dict(DEFAULT_CELERY_CONFIG)
+
+log = logging.getLogger(__name__)
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]
+def preload_validation(**_: Any) -> None:
+    """In the worker's main process, before the prefork pool starts (the scheduler never runs this)."""
+    try:
+        from ssp_revenue import validate
+
+        validate.preload()
+    except Exception:  # a worker that cannot preload still validates, paying the import per task
+        log.exception("could not preload great-expectations")
