@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import pwd
@@ -22,6 +23,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -91,6 +93,10 @@ class AirflowTopology:
         self.log_dir = self.dir / "logs"
         self.executor = executor
         self.extra_env = dict(extra_env or {})
+        # PostgreSQL runs as the `postgres` user, which may not be able to reach a
+        # checkout under a private home directory: its files live under /tmp instead.
+        tag = hashlib.sha256(str(self.dir).encode()).hexdigest()[:12]
+        self.pg_dir = Path(tempfile.gettempdir()) / f"ssp-revenue-pg-{tag}"
 
     # -- state ---------------------------------------------------------------
     def read(self) -> dict[str, Any] | None:
@@ -132,6 +138,7 @@ class AirflowTopology:
             self.down()
         if fresh:
             shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.pg_dir, ignore_errors=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         local_stack = stack.LocalStack(self.local_dir)
         local_stack.up()
@@ -166,11 +173,11 @@ class AirflowTopology:
         return state
 
     def _start_postgres(self, port: int) -> int:
-        data = self.dir / "pg"
-        sockets = self.dir / "pg-sockets"
-        if self.dir.exists() and os.geteuid() == 0:
-            uid = pwd.getpwnam("postgres").pw_uid
-            os.chown(self.dir, uid, -1)  # postgres must reach its data dir
+        data = self.pg_dir / "data"
+        sockets = self.pg_dir / "sockets"
+        self.pg_dir.mkdir(mode=0o755, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(self.pg_dir, pwd.getpwnam("postgres").pw_uid, -1)
         if not (data / "PG_VERSION").exists():
             shutil.rmtree(data, ignore_errors=True)
             data.mkdir(parents=True)
