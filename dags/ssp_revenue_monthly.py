@@ -7,23 +7,18 @@ allocated, the task fails with one actionable alert listing what is missing.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import pendulum
-from airflow.sdk import CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from ssp_revenue_airflow import tasks as steps
 from ssp_revenue_airflow.notifier import SspRevenueNotifier
-
-CLOSE_DAY = int(os.environ.get("SSP_REVENUE_CLOSE_DAY", "3"))
+from ssp_revenue_airflow.scheduling import monthly_dag_arguments
 
 
 @dag(
     dag_id="ssp_revenue_monthly_close",
-    schedule=CronTriggerTimetable(f"0 9 {CLOSE_DAY} * *", timezone="Asia/Tokyo"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
+    **monthly_dag_arguments(),
     max_active_runs=1,
     default_args={"retries": 1, "on_failure_callback": [SspRevenueNotifier()]},
     params={"month": Param(None, type=["null", "string"], description="month to close, YYYY-MM")},

@@ -51,6 +51,37 @@ def daily_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, A
     }
 
 
+CLOSE_TIME = dt.time(9, 0)
+
+
+def monthly_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``ssp_revenue_monthly_close``: on ``SSP_REVENUE_CLOSE_DAY`` at 09:00 business time.
+
+    With ``SSP_REVENUE_END_DATE`` its last run is the close of that date's month.
+    """
+    from airflow.sdk import CronTriggerTimetable
+
+    env = os.environ if environ is None else environ
+    settings = Settings.from_env(env)
+    last = env.get("SSP_REVENUE_END_DATE")
+    end = None
+    if last:
+        day = dt.date.fromisoformat(last)
+        first_of_next = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        close = dt.datetime.combine(first_of_next.replace(day=settings.close_day), CLOSE_TIME,
+                                    tzinfo=settings.tz)
+        end = pendulum.instance(close.astimezone(dt.UTC))
+    return {
+        "schedule": CronTriggerTimetable(
+            f"{CLOSE_TIME.minute} {CLOSE_TIME.hour} {settings.close_day} * *",
+            timezone=settings.business_tz),
+        "start_date": pendulum.instance(calendar.run_logical_date(settings.start_date or DEFAULT_START,
+                                                                  settings.tz)),
+        "end_date": end,
+        "catchup": False,
+    }
+
+
 def retry_delay(environ: Mapping[str, str] | None = None) -> dt.timedelta:
     """Between a failed task's tries (``SSP_REVENUE_RETRY_DELAY_SECONDS``, default 300)."""
     env = os.environ if environ is None else environ

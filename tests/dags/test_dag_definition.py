@@ -116,3 +116,12 @@ def test_catchup_is_off_and_the_dag_starts_at_go_live_by_default() -> None:
     args = daily_dag_arguments({"SSP_REVENUE_START_DATE": "2026-12-01"})
     assert args["catchup"] is False and args["end_date"] is None
     assert args["start_date"] == calendar.run_logical_date(dt.date(2026, 12, 1), TOKYO)
+
+
+def test_the_monthly_close_ends_with_the_close_of_the_last_dates_month() -> None:
+    from ssp_revenue_airflow.scheduling import monthly_dag_arguments
+
+    args = monthly_dag_arguments({"SSP_REVENUE_END_DATE": "2026-10-30", "SSP_REVENUE_CLOSE_DAY": "3"})
+    assert args["end_date"] == dt.datetime(2026, 11, 3, 9, 0, tzinfo=TOKYO)
+    assert args["schedule"].expression == "0 9 3 * *" and args["catchup"] is False
+    assert monthly_dag_arguments({})["end_date"] is None

@@ -167,10 +167,13 @@ def test_a_rerun_moves_no_partition(deployment: Deployment) -> None:
 
 
 def test_the_monthly_close_closes_october(deployment: Deployment) -> None:
+    # Its schedule ends with the close of SSP_REVENUE_END_DATE's month (October, set by the
+    # deploy above): unpaused, the scheduler makes exactly that run, 2026-11-03 09:00 JST.
     deployment.wait_for_dag("ssp_revenue_monthly_close")
     deployment.airflow("dags", "unpause", "ssp_revenue_monthly_close")
-    deployment.trigger("ssp_revenue_monthly_close", logical_date=CLOSE_AT, conf={"month": "2026-10"})
     runs = deployment.wait_for_runs(1, dag_id="ssp_revenue_monthly_close")
+    assert [r["run_type"] for r in runs] == ["scheduled"]
+    assert runs[0]["logical_date"] == CLOSE_AT
     assert runs[-1]["state"] == "success", deployment.task_states(runs[-1]["run_id"], "ssp_revenue_monthly_close")
     services = lake_services(deployment.bucket)
     assert snapshot(services)["closes"]
