@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from benchmarks import backfill, pipeline_day, publish_side_by_side, query_month, session, validation
+from benchmarks import (
+    backfill,
+    pipeline_day,
+    publish_side_by_side,
+    query_month,
+    scheduler_runs,
+    session,
+    validation,
+)
 
-BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill")
+BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill", "scheduler")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="backfill: also run the same steps through the library alone (doubles the time)")
     args = parser.parse_args(argv)
     chosen = args.only or list(BENCHMARKS)
+    if chosen == ["scheduler"]:  # its own topologies and stack; no benchmark session needed
+        print(scheduler_runs.main())
+        return 0
     opened, local_stack = session.open_session(args.rows)
     try:
         if "pipeline_day" in chosen:
@@ -39,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if "backfill" in chosen:
             print(backfill.main(opened, args.backfill_dates, args.backfill_rows, args.refetch_days,
                                 args.adjustment_days, library_pass=args.library_pass))
+        if "scheduler" in chosen:
+            print(scheduler_runs.main())
     finally:
         local_stack.down()
     return 0
