@@ -59,7 +59,8 @@ def snapshot(services: Any) -> dict[str, Any]:
                          for p in services.catalog.partitions(table)}
     ledger = {}
     for key in lake.list_keys(services.s3, bucket, "ledger/finalized/"):
-        ledger[key] = json.loads(services.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        body = services.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        ledger[key] = json.loads(body.replace(f"s3://{bucket}/", "s3://<bucket>/"))  # the lake's own name
     closes = sorted(k for k in lake.list_keys(services.s3, bucket, "closes/") if k.endswith(".csv"))
     close_sha = {k: services.s3.head_object(Bucket=bucket, Key=k).get("ETag") for k in closes}
     return {"tables": tables, "ledger": ledger, "closes": close_sha}
