@@ -89,6 +89,26 @@ def test_revoked_credentials_fail_the_run_loudly(
     assert len(alerts()) == 1
 
 
+def test_a_missing_connection_alerts_once_naming_the_ssp_without_retries(
+    daily_dag: Any, airflow_lake: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ssp_revenue.alerts import LakeAlertLog
+
+    monkeypatch.delenv("AIRFLOW_CONN_SSP_ADPULSE")
+    clock = EmulatorClock(airflow_lake.settings.emulator_url)
+    run = local.run_day(daily_dag, DAY, clock)
+    assert "failed" in str(run.state)
+    tis = {f"{ti.task_id}[{ti.map_index}]": ti for ti in run.get_task_instances()}
+    assert str(tis["per_ssp.fetch[0]"].state).endswith("success")  # no retries: recorded, not raised
+    assert str(tis["per_ssp.finalize[0]"].state).endswith("failed")
+    assert tis["per_ssp.finalize[0]"].try_number == 1
+    assert str(tis["per_ssp.finalize[1]"].state).endswith("success")  # xchange is not blocked
+    sent = [(a["ssp"], a["revenue_date"], a["reason"]) for a in alerts()]
+    assert sent == [("adpulse", DAY.isoformat(), "missing_connection")]
+    shared = LakeAlertLog(airflow_lake.s3, airflow_lake.settings.bucket).read()
+    assert [(a["ssp"], a["reason"]) for a in shared] == [("adpulse", "missing_connection")]
+
+
 def test_freezing_in_the_daily_dag(daily_dag: Any, airflow_lake: Any, emulator: Any) -> None:
     clock = EmulatorClock(airflow_lake.settings.emulator_url)
     for n in range(4):
