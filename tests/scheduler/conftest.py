@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -127,6 +128,15 @@ def deployment(stack_state: dict[str, object]) -> Iterator[Deployment]:
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     }
+    # The replay clock only moves forward: start the simulated world before the first
+    # run is due, whatever earlier tests left on the shared emulator.
+    from ssp_revenue import calendar
+
+    from ..conftest import EmulatorControl
+
+    control = EmulatorControl(str(stack_state["emulator_url"]))
+    control.reset()
+    control.set_clock(calendar.run_logical_date(FIRST, ZoneInfo("Asia/Tokyo")))
     topology = AirflowTopology(LOCAL, extra_env=extra)
     topology.up(fresh=True)
     try:
