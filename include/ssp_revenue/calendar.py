@@ -25,7 +25,11 @@ RUN_TIME = dt.time(6, 0)
 RUN_CRON = f"{RUN_TIME.minute} {RUN_TIME.hour} * * *"
 
 
-def _local(instant: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+# The monthly close runs on the close day at this time, business zone.
+CLOSE_TIME = dt.time(9, 0)
+
+
+def as_local(instant: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
     """A plain datetime in ``tz``: Airflow hands out pendulum instants, whose arithmetic
     after ``astimezone`` silently drops the zone."""
     if instant.tzinfo is None:
@@ -50,7 +54,7 @@ def revenue_date_of_logical_date(logical_date: dt.datetime, tz: ZoneInfo) -> dt.
     so this is D; a manual trigger with any logical date gets the interval it
     falls in, whatever data interval Airflow inferred from the wall clock.
     """
-    local = _local(logical_date, tz)
+    local = as_local(logical_date, tz)
     shifted = local - dt.timedelta(hours=RUN_TIME.hour, minutes=RUN_TIME.minute)
     return shifted.date()
 
@@ -58,7 +62,13 @@ def revenue_date_of_logical_date(logical_date: dt.datetime, tz: ZoneInfo) -> dt.
 def anchor_date(run_after: dt.datetime, tz: ZoneInfo) -> dt.date:
     """The newest revenue date a run made at ``run_after`` (no logical date) covers:
     the window ending yesterday, in the business zone."""
-    return _local(run_after, tz).date() - dt.timedelta(days=1)
+    return as_local(run_after, tz).date() - dt.timedelta(days=1)
+
+
+def month_close(revenue_date: dt.date, close_day: int, tz: ZoneInfo) -> dt.datetime:
+    """When the month holding ``revenue_date`` is closed: the next month's close day, CLOSE_TIME."""
+    next_month = (revenue_date.replace(day=1) + dt.timedelta(days=32)).replace(day=close_day)
+    return dt.datetime.combine(next_month, CLOSE_TIME, tzinfo=tz).astimezone(dt.UTC)
 
 
 def dates_due(

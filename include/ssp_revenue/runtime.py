@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ssp_revenue import aws, lake
+from ssp_revenue import aws, calendar, lake
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, EmulatorClock, SystemClock
 from ssp_revenue.pipeline import Services
@@ -32,7 +32,7 @@ def start_run(settings: Settings, clock: Clock, due: dt.datetime) -> None:
     if settings.clock != "replay":
         return
     assert isinstance(clock, EmulatorClock)
-    at = dt.datetime.fromtimestamp(due.timestamp(), dt.UTC) + RUN_START_DELAY  # pendulum-proof
+    at = calendar.as_local(due, dt.UTC) + RUN_START_DELAY
     if clock.now() < at:
         clock.set(at)
 

@@ -34,8 +34,16 @@ class Settings:
     # Revenue dates before this are out of scope (the pipeline's go-live): never
     # fetched, never frozen, so history it never saw raises no late-freeze alerts.
     start_date: dt.date | None = None
+    # The last revenue date the scheduler makes a run for (an account retired, a
+    # bounded replay); none: no end.
+    end_date: dt.date | None = None
     # Day of the month (business zone) on which the previous month is closed.
     close_day: int = 3
+    # Airflow catchup for the daily DAG: off, since each run re-fetches every date
+    # still due and missed intervals need no runs of their own.
+    catchup: bool = False
+    # Between a failed task's tries.
+    retry_delay_seconds: int = 300
     # system: wall time. emulator: the emulator's simulated clock, moved by the
     # caller. replay: the same clock, moved forward by each run to the moment the
     # scheduler would have started it (a real scheduler replaying past dates).
@@ -83,12 +91,14 @@ class Settings:
             if raw is None or raw == "":
                 continue
             if field.name in ("freeze_hours", "refetch_days", "grace_hours", "adjustment_days",
-                              "restatement_alert_jpy", "close_day"):
+                              "restatement_alert_jpy", "close_day", "retry_delay_seconds"):
                 values[field.name] = int(raw)
             elif field.name == "restatement_alert_pct":
                 values[field.name] = float(raw)
-            elif field.name == "start_date":
+            elif field.name in ("start_date", "end_date"):
                 values[field.name] = dt.date.fromisoformat(raw)
+            elif field.name == "catchup":
+                values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif field.name in ("config_dir", "local_dir"):
                 values[field.name] = Path(raw)
             else:

@@ -1,21 +1,20 @@
-"""The daily DAG's schedule, built from the settings in one place.
+"""The DAGs' schedules, built from the settings in one place.
 
-The timetable is a data-interval one on purpose: the run for revenue date D
-covers [D 06:00, D+1 06:00) business time, its logical date is D 06:00 and it
-starts at D+1 06:00 (``ssp_revenue.calendar``). The DAG starts at the go-live
-date (``SSP_REVENUE_START_DATE``), so the first interval the scheduler makes
-is the first revenue date in scope.
+The daily timetable is a data-interval one on purpose: the run for revenue
+date D covers [D 06:00, D+1 06:00) business time, its logical date is D 06:00
+and it starts at D+1 06:00 (``ssp_revenue.calendar``). Both DAGs start at the
+go-live date (``SSP_REVENUE_START_DATE``), so the first interval the scheduler
+makes is the first revenue date in scope.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable
+from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
 
 from ssp_revenue import calendar
 from ssp_revenue.settings import Settings
@@ -23,35 +22,23 @@ from ssp_revenue.settings import Settings
 DEFAULT_START = dt.date(2026, 1, 1)
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+def _start(settings: Settings) -> pendulum.DateTime:
+    return pendulum.instance(calendar.run_logical_date(settings.start_date or DEFAULT_START, settings.tz))
 
 
 def daily_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """``schedule``, ``start_date``, ``end_date`` and ``catchup`` for ``ssp_revenue_daily``.
-
-    ``SSP_REVENUE_CATCHUP`` (default off: each run re-fetches every date still
-    due, so missed intervals need no runs of their own) and
-    ``SSP_REVENUE_END_DATE`` (the last revenue date the scheduler makes a run
-    for, e.g. when an account is retired) are Airflow-only settings.
-    """
-    env = os.environ if environ is None else environ
-    settings = Settings.from_env(env)
-    first = settings.start_date or DEFAULT_START
-    last = env.get("SSP_REVENUE_END_DATE")
+    """``schedule``, ``start_date``, ``end_date`` and ``catchup`` for ``ssp_revenue_daily``."""
+    settings = Settings.from_env(environ)
     # The end of the last date's interval (exclusive): a manual run whose logical
     # date falls anywhere in that interval still gets its tasks.
-    end = (calendar.run_due(dt.date.fromisoformat(last), settings.tz) - dt.timedelta(seconds=1)
-           if last else None)
+    end = (pendulum.instance(calendar.run_due(settings.end_date, settings.tz) - dt.timedelta(seconds=1))
+           if settings.end_date else None)
     return {
         "schedule": CronDataIntervalTimetable(calendar.RUN_CRON, timezone=settings.business_tz),
-        "start_date": pendulum.instance(calendar.run_logical_date(first, settings.tz)),
-        "end_date": pendulum.instance(end) if end is not None else None,
-        "catchup": _flag(env.get("SSP_REVENUE_CATCHUP")),
+        "start_date": _start(settings),
+        "end_date": end,
+        "catchup": settings.catchup,
     }
-
-
-CLOSE_TIME = dt.time(9, 0)
 
 
 def monthly_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -59,30 +46,19 @@ def monthly_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str,
 
     With ``SSP_REVENUE_END_DATE`` its last run is the close of that date's month.
     """
-    from airflow.sdk import CronTriggerTimetable
-
-    env = os.environ if environ is None else environ
-    settings = Settings.from_env(env)
-    last = env.get("SSP_REVENUE_END_DATE")
-    end = None
-    if last:
-        day = dt.date.fromisoformat(last)
-        first_of_next = (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
-        close = dt.datetime.combine(first_of_next.replace(day=settings.close_day), CLOSE_TIME,
-                                    tzinfo=settings.tz)
-        end = pendulum.instance(close.astimezone(dt.UTC))
+    settings = Settings.from_env(environ)
+    end = (pendulum.instance(calendar.month_close(settings.end_date, settings.close_day, settings.tz))
+           if settings.end_date else None)
+    close = calendar.CLOSE_TIME
     return {
-        "schedule": CronTriggerTimetable(
-            f"{CLOSE_TIME.minute} {CLOSE_TIME.hour} {settings.close_day} * *",
-            timezone=settings.business_tz),
-        "start_date": pendulum.instance(calendar.run_logical_date(settings.start_date or DEFAULT_START,
-                                                                  settings.tz)),
+        "schedule": CronTriggerTimetable(f"{close.minute} {close.hour} {settings.close_day} * *",
+                                         timezone=settings.business_tz),
+        "start_date": _start(settings),
         "end_date": end,
         "catchup": False,
     }
 
 
 def retry_delay(environ: Mapping[str, str] | None = None) -> dt.timedelta:
-    """Between a failed task's tries (``SSP_REVENUE_RETRY_DELAY_SECONDS``, default 300)."""
-    env = os.environ if environ is None else environ
-    return dt.timedelta(seconds=int(env.get("SSP_REVENUE_RETRY_DELAY_SECONDS", "300")))
+    """Between a failed task's tries (``SSP_REVENUE_RETRY_DELAY_SECONDS``)."""
+    return dt.timedelta(seconds=Settings.from_env(environ).retry_delay_seconds)
