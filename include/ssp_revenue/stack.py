@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Container
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -44,34 +45,62 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _healthy(url: str, timeout: float = 2.0) -> bool:
+def responds(url: str, statuses: Container[int] = range(200, 500), timeout: float = 2.0) -> bool:
+    """Whether ``url`` answers with one of ``statuses`` (any non-5xx by default)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310  # nosec B310 - loopback http
-            return bool(200 <= resp.status < 500)
+            return resp.status in statuses
     except OSError:
         return False
 
 
-def _wait_healthy(url: str, pid: int, seconds: float = 60.0) -> None:
+def wait_until(check: Callable[[], bool], what: str, pid: int, seconds: float = 60.0) -> None:
+    """Until ``check()`` holds; fails at once if the process ``pid`` exits meanwhile."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise RuntimeError(f"service for {url} exited during start-up (see .local/logs)")
-        if _healthy(url):
+        if not alive(pid):
+            raise RuntimeError(f"{what} exited during start-up (see its log under .local)")
+        if check():
             return
         time.sleep(0.2)
-    raise RuntimeError(f"service at {url} did not become healthy in {seconds:.0f}s")
+    raise RuntimeError(f"{what} did not become ready in {seconds:.0f}s")
 
 
-def _stop_pid(pid: int) -> None:
+def stop_pid(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     for _ in range(50):
-        if not _alive(pid):
+        if not alive(pid):
             return
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def spawn(argv: list[str], log_file: Path, env: dict[str, str], cwd: Path | None = None) -> int:
+    """A service in its own session (so ``stop_pid`` stops its children too), logging to a file."""
+    log = log_file.open("ab")
+    process = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=env, start_new_session=True, cwd=str(cwd) if cwd else None,
+    )
+    return process.pid
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    """A state file written by ``write_state``; none if absent or unreadable."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """Atomically: a reader sees the old state or the new one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
 
 
 class LocalStack:
@@ -81,13 +110,7 @@ class LocalStack:
         self.log_dir = self.local_dir / "logs"
 
     def read(self) -> dict[str, Any] | None:
-        if not self.state_file.exists():
-            return None
-        try:
-            data: dict[str, Any] = json.loads(self.state_file.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return data
+        return read_state(self.state_file)
 
     def healthy(self, state: dict[str, Any] | None = None) -> bool:
         state = state if state is not None else self.read()
@@ -95,9 +118,9 @@ class LocalStack:
             return False
         pids = state.get("pids", {})
         return (
-            all(_alive(int(p)) for p in pids.values())
-            and _healthy(state["s3_endpoint"] + "/moto-api/")
-            and _healthy(state["emulator_url"] + "/_control/health")
+            all(alive(int(p)) for p in pids.values())
+            and responds(state["s3_endpoint"] + "/moto-api/")
+            and responds(state["emulator_url"] + "/_control/health")
         )
 
     def status(self) -> dict[str, Any]:
@@ -129,29 +152,23 @@ class LocalStack:
             "pids": {"moto": moto, "emulator": emulator},
         }
         try:
-            _wait_healthy(state["s3_endpoint"] + "/moto-api/", moto)
-            _wait_healthy(state["emulator_url"] + "/_control/health", emulator)
+            wait_until(lambda: responds(state["s3_endpoint"] + "/moto-api/"), "moto", moto)
+            wait_until(lambda: responds(state["emulator_url"] + "/_control/health"), "the emulator",
+                       emulator)
         except RuntimeError:
             for pid in (moto, emulator):
-                _stop_pid(pid)
+                stop_pid(pid)
             raise
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        write_state(self.state_file, state)
         return state
 
     def _spawn(self, argv: list[str], name: str, env: dict[str, str]) -> int:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
-        )
-        return process.pid
+        return spawn(argv, self.log_dir / f"{name}.log", env)
 
     def down(self) -> None:
         state = self.read()
         if state:
             for pid in state.get("pids", {}).values():
-                _stop_pid(int(pid))
+                stop_pid(int(pid))
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()

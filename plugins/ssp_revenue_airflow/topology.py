@@ -24,8 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -63,25 +61,6 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
-def _wait(check: Any, what: str, pid: int | None = None, seconds: float = 120.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if pid is not None and not stack._alive(pid):
-            raise RuntimeError(f"{what} exited during start-up (see .local/airflow-topology/logs)")
-        if check():
-            return
-        time.sleep(0.5)
-    raise RuntimeError(f"{what} did not become ready in {seconds:.0f}s")
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310  # nosec B310 - loopback http
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 class AirflowTopology:
     """Airflow's production processes on loopback, with their metadata DB and broker."""
 
@@ -100,16 +79,10 @@ class AirflowTopology:
 
     # -- state ---------------------------------------------------------------
     def read(self) -> dict[str, Any] | None:
-        try:
-            data: dict[str, Any] = json.loads(self.state_file.read_text())
-        except (OSError, json.JSONDecodeError):
-            return None
-        return data
+        return stack.read_state(self.state_file)
 
     def _write(self, state: dict[str, Any]) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.replace(self.state_file)
+        stack.write_state(self.state_file, state)
 
     def environment(self, state: dict[str, Any] | None = None) -> dict[str, str]:
         """What every Airflow process (and an ``airflow`` CLI call against it) runs with."""
@@ -155,6 +128,8 @@ class AirflowTopology:
                 "postgres": pg_port, "redis": redis_port, "api": api_port,
                 "scheduler_health": health_port}, "ui": f"http://{stack.LOOPBACK}:{api_port}"}
             self._write(state)
+            # Every start (a no-op when current), not local.migrate_db's once-per-home marker:
+            # the database lives under /tmp and may be gone while .local is not.
             migrate = subprocess.run(
                 [str(Path(sys.executable).parent / "airflow"), "db", "migrate"],
                 env={**os.environ, **env}, capture_output=True, text=True, check=False)
@@ -163,10 +138,12 @@ class AirflowTopology:
             for name in AIRFLOW_PROCESSES:
                 pids[name] = self._spawn_airflow(name, env)
                 self._write(state)
-            _wait(lambda: _http_ok(f"http://{stack.LOOPBACK}:{api_port}/api/v2/monitor/health"),
-                  "api-server", pids["api-server"])
-            _wait(lambda: _http_ok(f"http://{stack.LOOPBACK}:{health_port}/health"), "scheduler",
-                  pids["scheduler"])
+            stack.wait_until(lambda: stack.responds(
+                f"http://{stack.LOOPBACK}:{api_port}/api/v2/monitor/health", statuses=(200,)),
+                "api-server", pids["api-server"], seconds=120)
+            stack.wait_until(lambda: stack.responds(
+                f"http://{stack.LOOPBACK}:{health_port}/health", statuses=(200,)),
+                "scheduler", pids["scheduler"], seconds=120)
         except Exception:
             self.down()
             raise
@@ -194,9 +171,9 @@ class AirflowTopology:
             "-c", f"listen_addresses={stack.LOOPBACK}", "-c", "fsync=off",
             "-c", "max_connections=200"]), "postgres", dict(os.environ))
         isready = _postgres_bin("pg_isready")
-        _wait(lambda: subprocess.run([isready, "-h", stack.LOOPBACK, "-p", str(port)],
-                                     capture_output=True, check=False).returncode == 0,
-              "postgres", pid)
+        stack.wait_until(lambda: subprocess.run([isready, "-h", stack.LOOPBACK, "-p", str(port)],
+                                                capture_output=True, check=False).returncode == 0,
+                         "postgres", pid, seconds=120)
         created = subprocess.run(
             [_postgres_bin("createdb"), "-h", stack.LOOPBACK, "-p", str(port), "-U", "airflow", "airflow"],
             capture_output=True, text=True, check=False)
@@ -260,10 +237,7 @@ class AirflowTopology:
         return self._spawn(argv, name, {**os.environ, **env})
 
     def _spawn(self, argv: list[str], name: str, env: dict[str, str]) -> int:
-        log = (self.log_dir / f"{name}.log").open("ab")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env, start_new_session=True, cwd=str(ROOT))
-        return process.pid
+        return stack.spawn(argv, self.log_dir / f"{name}.log", env, cwd=ROOT)
 
     # -- operate -------------------------------------------------------------
     def healthy(self, state: dict[str, Any] | None = None) -> bool:
@@ -273,8 +247,8 @@ class AirflowTopology:
         pids = state.get("pids", {})
         if set(pids) != {"postgres", "redis", *AIRFLOW_PROCESSES}:
             return False
-        return all(stack._alive(int(p)) for p in pids.values()) and _http_ok(
-            f"http://{stack.LOOPBACK}:{state['ports']['scheduler_health']}/health")
+        return all(stack.alive(int(p)) for p in pids.values()) and stack.responds(
+            f"http://{stack.LOOPBACK}:{state['ports']['scheduler_health']}/health", statuses=(200,))
 
     def kill(self, name: str) -> None:
         """SIGKILL one process and everything it started (a worker crash, not a shutdown)."""
@@ -288,7 +262,7 @@ class AirflowTopology:
     def restart(self, name: str) -> None:
         state = self.read()
         assert state is not None
-        stack._stop_pid(int(state["pids"][name]))
+        stack.stop_pid(int(state["pids"][name]))
         state["pids"][name] = self._spawn_airflow(name, state["env"])
         self._write(state)
 
@@ -305,12 +279,11 @@ class AirflowTopology:
     def down(self) -> None:
         state = self.read()
         if state:
-            for name in reversed([*AIRFLOW_PROCESSES]):
-                if name in state.get("pids", {}):
-                    stack._stop_pid(int(state["pids"][name]))
-            for name in ("redis", "postgres"):
-                if name in state.get("pids", {}):
-                    stack._stop_pid(int(state["pids"][name]))
+            pids = state.get("pids", {})
+            # Airflow first (newest first), then what it depends on.
+            for name in [*reversed(AIRFLOW_PROCESSES), "redis", "postgres"]:
+                if name in pids:
+                    stack.stop_pid(int(pids[name]))
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()
 
