@@ -31,15 +31,6 @@ def _pipeline_env(bucket: str) -> dict[str, str]:
             "SSP_REVENUE_ADJUSTMENT_DAYS": "4"}
 
 
-def _sql(port: int, query: str) -> list[tuple[Any, ...]]:
-    import psycopg2
-
-    with psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="airflow") as conn, \
-            conn.cursor() as cur:
-        cur.execute(query)
-        return list(cur.fetchall())
-
-
 def under_scheduler(executor: str) -> dict[str, Any]:
     from ssp_revenue_airflow.topology import AirflowTopology
 
@@ -47,29 +38,17 @@ def under_scheduler(executor: str) -> dict[str, Any]:
     topology = AirflowTopology(LOCAL / executor, executor=executor, extra_env={
         **_pipeline_env(f"b-{uuid.uuid4().hex[:10]}"), "SSP_REVENUE_CLOCK": "replay",
         "SSP_REVENUE_CATCHUP": "true", "SSP_REVENUE_END_DATE": last.isoformat()})
-    state = topology.up(fresh=True)
-    port = int(state["ports"]["postgres"])
+    topology.up(fresh=True)
     try:
-        deadline = time.monotonic() + 300
-        while not _sql(port, "SELECT 1 FROM dag WHERE dag_id = 'ssp_revenue_daily'"):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the DAG was not parsed")
-            time.sleep(1)
+        topology.wait_for_dag("ssp_revenue_daily", seconds=300)
         topology.airflow("dags", "unpause", "ssp_revenue_daily")
-        deadline = time.monotonic() + 1800
-        while True:
-            runs = _sql(port, "SELECT state, extract(epoch FROM end_date - start_date) FROM dag_run "
-                              "WHERE dag_id = 'ssp_revenue_daily' ORDER BY id")
-            if len(runs) == DAYS and all(r[0] in ("success", "failed") for r in runs):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"runs did not finish: {runs}")
-            time.sleep(2)
-        tasks = _sql(port, "SELECT task_id, avg(extract(epoch FROM end_date - start_date)), count(*) "
-                           "FROM task_instance WHERE dag_id = 'ssp_revenue_daily' GROUP BY 1 ORDER BY 1")
+        runs = topology.wait_for_runs("ssp_revenue_daily", DAYS, seconds=1800)
+        tasks = topology.sql("SELECT task_id, avg(extract(epoch FROM end_date - start_date)), count(*) "
+                             "FROM task_instance WHERE dag_id = 'ssp_revenue_daily' GROUP BY 1 ORDER BY 1")
     finally:
         topology.down()
-    return {"runs": [float(r[1]) for r in runs], "states": [r[0] for r in runs],
+    return {"runs": [(r["end_date"] - r["start_date"]).total_seconds() for r in runs],
+            "states": [r["state"] for r in runs],
             "tasks": {t: (float(d), int(n)) for t, d, n in tasks}}
 
 

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,6 @@ class AirflowTopology:
             "AIRFLOW__API__PORT": str(api_port),
             "AIRFLOW__API__BASE_URL": f"http://{stack.LOOPBACK}:{api_port}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{stack.LOOPBACK}:{api_port}/execution/",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health_port),
             # Secrets every component must share; 64 bytes is Airflow 3.3's minimum for the JWT one.
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
@@ -238,6 +238,47 @@ class AirflowTopology:
 
     def _spawn(self, argv: list[str], name: str, env: dict[str, str]) -> int:
         return stack.spawn(argv, self.log_dir / f"{name}.log", env, cwd=ROOT)
+
+    # -- the metadata DB -----------------------------------------------------
+    def sql(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        """A query against this deployment's metadata DB (runs, task instances, DAGs)."""
+        import psycopg2
+
+        state = self.read()
+        assert state is not None
+        with psycopg2.connect(host=stack.LOOPBACK, port=int(state["ports"]["postgres"]), user="airflow",
+                              dbname="airflow") as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            rows: list[tuple[Any, ...]] = cur.fetchall() if cur.description else []
+        return rows
+
+    def wait_for_dag(self, dag_id: str, seconds: float = 180) -> None:
+        """Until the dag-processor has parsed ``dag_id``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.sql("SELECT 1 FROM dag WHERE dag_id = %s", dag_id):
+                return
+            time.sleep(1)
+        raise RuntimeError(f"{dag_id} was not parsed by the dag-processor in {seconds:.0f}s")
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """The DAG's runs, oldest first."""
+        rows = self.sql(
+            "SELECT run_id, run_type, state, logical_date, data_interval_start, data_interval_end, "
+            "start_date, end_date, conf FROM dag_run WHERE dag_id = %s ORDER BY id", dag_id)
+        keys = ("run_id", "run_type", "state", "logical_date", "interval_start", "interval_end",
+                "start_date", "end_date", "conf")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def wait_for_runs(self, dag_id: str, count: int, seconds: float = 900) -> list[dict[str, Any]]:
+        """Until ``count`` runs of the DAG exist and none is queued or running."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            runs = self.runs(dag_id)
+            if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
+                return runs
+            time.sleep(2)
+        raise RuntimeError(f"runs of {dag_id} did not finish in {seconds:.0f}s: {self.runs(dag_id)}")
 
     # -- operate -------------------------------------------------------------
     def healthy(self, state: dict[str, Any] | None = None) -> bool:

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ssp_revenue_airflow.topology import AirflowTopology
+
 from ..conftest import LOCAL
 
 # The scheduled runs are for these revenue dates: the DAG starts at FIRST (its
@@ -32,27 +34,17 @@ def pipeline_environment(bucket: str) -> dict[str, str]:
     }
 
 
-class Deployment:
-    """The running topology, and what the tests ask of it (CLI calls, the metadata DB)."""
+class Deployment(AirflowTopology):
+    """The running topology, and what the tests ask of it beyond it (CLI calls, triggers)."""
 
-    def __init__(self, topology: Any, bucket: str) -> None:
-        self.topology = topology
+    DAILY = "ssp_revenue_daily"
+
+    def __init__(self, extra_env: dict[str, str], bucket: str) -> None:
+        super().__init__(LOCAL, extra_env=extra_env)
         self.bucket = bucket
-        state = topology.read()
-        self.env: dict[str, str] = dict(state["env"])
-        self.pg_port = int(state["ports"]["postgres"])
 
-    def sql(self, query: str, *params: object) -> list[tuple[Any, ...]]:
-        import psycopg2
-
-        with psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="airflow",
-                              dbname="airflow") as conn, conn.cursor() as cur:
-            cur.execute(query, params)
-            rows: list[tuple[Any, ...]] = cur.fetchall() if cur.description else []
-        return rows
-
-    def airflow(self, *args: str) -> str:
-        done = self.topology.airflow(*args, check=False)
+    def cli(self, *args: str) -> str:
+        done = self.airflow(*args, check=False)
         assert done.returncode == 0, f"airflow {' '.join(args)}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
         out: str = done.stdout
         return out
@@ -68,34 +60,7 @@ class Deployment:
             time.sleep(1)
         raise AssertionError(f"no new version of {dag_id} parsed in {seconds:.0f}s")
 
-    def wait_for_dag(self, dag_id: str, seconds: float = 180) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.sql("SELECT 1 FROM dag WHERE dag_id = %s", dag_id):
-                return
-            time.sleep(1)
-        raise AssertionError(f"{dag_id} was not parsed by the dag-processor in {seconds:.0f}s")
-
-    def runs(self, dag_id: str = "ssp_revenue_daily") -> list[dict[str, Any]]:
-        rows = self.sql(
-            "SELECT run_id, run_type, state, logical_date, data_interval_start, data_interval_end, "
-            "start_date, end_date, conf FROM dag_run WHERE dag_id = %s ORDER BY id", dag_id)
-        keys = ("run_id", "run_type", "state", "logical_date", "interval_start", "interval_end",
-                "start_date", "end_date", "conf")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
-
-    def wait_for_runs(self, count: int, dag_id: str = "ssp_revenue_daily",
-                      seconds: float = 900) -> list[dict[str, Any]]:
-        """Until ``count`` runs of the DAG exist and none is queued or running."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            runs = self.runs(dag_id)
-            if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs):
-                return runs
-            time.sleep(2)
-        raise AssertionError(f"runs of {dag_id} did not finish in {seconds:.0f}s: {self.runs(dag_id)}")
-
-    def task_states(self, run_id: str, dag_id: str = "ssp_revenue_daily") -> list[tuple[Any, ...]]:
+    def task_states(self, run_id: str, dag_id: str = DAILY) -> list[tuple[Any, ...]]:
         return self.sql("SELECT task_id, map_index, state, try_number FROM task_instance "
                         "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index", dag_id, run_id)
 
@@ -106,13 +71,11 @@ class Deployment:
             args += ["--logical-date", logical_date.isoformat()]
         if conf is not None:
             args += ["--conf", json.dumps(conf)]
-        self.airflow(*args)
+        self.cli(*args)
 
 
 @pytest.fixture(scope="module")
 def deployment(stack_state: dict[str, object]) -> Iterator[Deployment]:
-    from ssp_revenue_airflow.topology import AirflowTopology
-
     bucket = f"s-{uuid.uuid4().hex[:10]}"
     extra = {
         **pipeline_environment(bucket),
@@ -137,9 +100,9 @@ def deployment(stack_state: dict[str, object]) -> Iterator[Deployment]:
     control = EmulatorControl(str(stack_state["emulator_url"]))
     control.reset()
     control.set_clock(calendar.run_logical_date(FIRST, ZoneInfo("Asia/Tokyo")))
-    topology = AirflowTopology(LOCAL, extra_env=extra)
-    topology.up(fresh=True)
+    deployment = Deployment(extra, bucket)
+    deployment.up(fresh=True)
     try:
-        yield Deployment(topology, bucket)
+        yield deployment
     finally:
-        topology.down()
+        deployment.down()

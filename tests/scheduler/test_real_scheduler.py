@@ -73,8 +73,8 @@ def published_dates(services: Any) -> set[str]:
 def test_three_scheduled_runs_freeze_and_allocate(deployment: Deployment) -> None:
     deployment.wait_for_dag("ssp_revenue_daily")
     started = time.monotonic()
-    deployment.airflow("dags", "unpause", "ssp_revenue_daily")
-    runs = deployment.wait_for_runs(3)
+    deployment.cli("dags", "unpause", "ssp_revenue_daily")
+    runs = deployment.wait_for_runs(deployment.DAILY, 3)
     took = time.monotonic() - started
     assert [r["run_type"] for r in runs] == ["scheduled"] * 3
     assert [r["state"] for r in runs] == ["success"] * 3, [deployment.task_states(r["run_id"]) for r in runs]
@@ -97,16 +97,16 @@ def test_three_scheduled_runs_freeze_and_allocate(deployment: Deployment) -> Non
 def test_a_manual_trigger_by_logical_date_processes_that_date(deployment: Deployment) -> None:
     # The operator extends the DAG by a day without catchup (a deploy: the dag-processor,
     # scheduler and worker restart with the new settings), then triggers that day by hand.
-    deployment.airflow("dags", "pause", "ssp_revenue_daily")
+    deployment.cli("dags", "pause", "ssp_revenue_daily")
     versions = deployment.dag_versions("ssp_revenue_daily")
-    deployment.topology.reconfigure({"SSP_REVENUE_END_DATE": MANUAL.isoformat(), "SSP_REVENUE_CATCHUP": "false"})
+    deployment.reconfigure({"SSP_REVENUE_END_DATE": MANUAL.isoformat(), "SSP_REVENUE_CATCHUP": "false"})
     deployment.wait_for_new_version("ssp_revenue_daily", versions)
     # The runbook's form: the logical date is the date's interval start, D 06:00 JST, so a
     # later backfill sees the date as taken. Airflow infers the run's data interval from
     # the wall clock, which must not matter.
     deployment.trigger("ssp_revenue_daily", logical_date=calendar.run_logical_date(MANUAL, TOKYO))
-    deployment.airflow("dags", "unpause", "ssp_revenue_daily")
-    runs = deployment.wait_for_runs(4)
+    deployment.cli("dags", "unpause", "ssp_revenue_daily")
+    runs = deployment.wait_for_runs(deployment.DAILY, 4)
     assert len(runs) == 4  # the scheduler made no run of its own for the manual run's date
     assert runs[-1]["run_type"] == "manual" and runs[-1]["state"] == "success"
     assert runs[-1]["interval_end"] != calendar.run_due(MANUAL, TOKYO)  # the wall clock's, ignored
@@ -126,9 +126,9 @@ def _kill_worker_mid_publish(deployment: Deployment, run_id_hint: str, seconds: 
             "AND ti.task_id = 'per_ssp.publish' AND ti.state = 'running' AND dr.logical_date = %s",
             calendar.run_logical_date(KILLED, TOKYO))
         if rows:
-            deployment.topology.kill("worker")
+            deployment.kill("worker")
             time.sleep(2)
-            deployment.topology.restart("worker")
+            deployment.restart("worker")
             return str(rows[0][0])
         time.sleep(0.3)
     raise AssertionError(f"no publish of {KILLED} ran within {seconds:.0f}s ({run_id_hint})")
@@ -141,11 +141,11 @@ def test_a_backfill_over_run_dates_fills_only_the_gaps_and_survives_a_worker_kil
     def at_six(day: dt.date) -> str:  # the runbook's form: the interval start in JST, not UTC midnight
         return dt.datetime.combine(day, calendar.RUN_TIME, tzinfo=TOKYO).isoformat()
 
-    deployment.airflow("backfill", "create", "--dag-id", "ssp_revenue_daily",
+    deployment.cli("backfill", "create", "--dag-id", "ssp_revenue_daily",
                        "--from-date", at_six(BACKFILL_FROM), "--to-date", at_six(BACKFILL_TO),
                        "--max-active-runs", "1")
     killed_run = _kill_worker_mid_publish(deployment, "backfill")
-    runs = deployment.wait_for_runs(7, seconds=1200)
+    runs = deployment.wait_for_runs(deployment.DAILY, 7, seconds=1200)
     backfilled = [r for r in runs if r["run_type"] == "backfill"]
     new_dates = [dt.date(2026, 10, 31), dt.date(2026, 11, 1), BACKFILL_TO]
     assert [r["logical_date"] for r in backfilled] == [calendar.run_logical_date(d, TOKYO) for d in new_dates]
@@ -162,7 +162,7 @@ def test_a_rerun_moves_no_partition(deployment: Deployment) -> None:
     services = lake_services(deployment.bucket)
     before = snapshot(services)
     deployment.trigger("ssp_revenue_daily", conf={"revenue_date": BACKFILL_TO.isoformat()})
-    runs = deployment.wait_for_runs(8)
+    runs = deployment.wait_for_runs(deployment.DAILY, 8)
     assert runs[-1]["state"] == "success"
     assert snapshot(services) == before
 
@@ -171,8 +171,8 @@ def test_the_monthly_close_closes_october(deployment: Deployment) -> None:
     # Its schedule ends with the close of SSP_REVENUE_END_DATE's month (October, set by the
     # deploy above): unpaused, the scheduler makes exactly that run, 2026-11-03 09:00 JST.
     deployment.wait_for_dag("ssp_revenue_monthly_close")
-    deployment.airflow("dags", "unpause", "ssp_revenue_monthly_close")
-    runs = deployment.wait_for_runs(1, dag_id="ssp_revenue_monthly_close")
+    deployment.cli("dags", "unpause", "ssp_revenue_monthly_close")
+    runs = deployment.wait_for_runs("ssp_revenue_monthly_close", 1)
     assert [r["run_type"] for r in runs] == ["scheduled"]
     assert runs[0]["logical_date"] == CLOSE_AT
     assert runs[-1]["state"] == "success", deployment.task_states(runs[-1]["run_id"], "ssp_revenue_monthly_close")
@@ -222,7 +222,7 @@ def test_revoked_credentials_alert_once_without_retries(deployment: Deployment, 
 
     emulator.fault("adpulse", "revoked_credentials")
     deployment.trigger("ssp_revenue_daily", conf={"revenue_date": BACKFILL_TO.isoformat()})
-    runs = deployment.wait_for_runs(9)
+    runs = deployment.wait_for_runs(deployment.DAILY, 9)
     assert runs[-1]["state"] == "failed"
     states = deployment.task_states(runs[-1]["run_id"])
     failed = [t for t in states if t[2] == "failed"]
