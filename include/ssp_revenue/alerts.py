@@ -1,14 +1,11 @@
-"""One alert per (SSP, revenue date, reason), however many runs see the problem.
+"""Where delivered notices are kept: the lake (shared by every worker) and a local file.
 
-The claim is a conditional put of a marker under ``alerts/sent/``: the first
-run (or the winner of two racing runs) claims it and raises the alert; every
-later run finds the marker and only logs. Delivery (local log, Slack, email)
-is the Airflow notifier's job; ``AlertLog`` is the local sink.
+Which notices exist (an incident opened, an incident resolved) is decided by
+``ssp_revenue.incidents``; delivery to Slack and email is the Airflow notifier's.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import threading
@@ -17,56 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ssp_revenue import lake
-from ssp_revenue.outcomes import Severity, StepOutcome
-
-
-@dataclasses.dataclass(frozen=True)
-class Alert:
-    ssp: str
-    revenue_date: dt.date
-    reason: str
-    step: str
-    detail: str
-
-    @classmethod
-    def from_outcome(cls, outcome: StepOutcome) -> Alert:
-        assert outcome.severity is Severity.ACTIONABLE
-        reason = outcome.reason.value if outcome.reason else outcome.step
-        return cls(outcome.ssp, outcome.revenue_date, reason, outcome.step, outcome.detail)
-
-    @property
-    def marker(self) -> str:
-        return (
-            f"alerts/sent/ssp={lake.partition_value(self.ssp)}/"
-            f"revenue_date={self.revenue_date.isoformat()}/{lake.partition_value(self.reason)}.json"
-        )
-
-    def to_dict(self) -> dict[str, str]:
-        return {
-            "ssp": self.ssp,
-            "revenue_date": self.revenue_date.isoformat(),
-            "reason": self.reason,
-            "step": self.step,
-            "detail": self.detail,
-        }
-
-
-class AlertLedger:
-    """Exactly-once claims of alerts, kept in the lake bucket."""
-
-    def __init__(self, s3: Any, bucket: str) -> None:
-        self.s3 = s3
-        self.bucket = bucket
-
-    def claim(self, alert: Alert, at: dt.datetime) -> bool:
-        body = json.dumps({**alert.to_dict(), "claimed_at": at.isoformat()}, sort_keys=True)
-        return lake.put_once(self.s3, self.bucket, alert.marker, body.encode(),
-                             ContentType="application/json")
-
-    def sent(self, ssp: str, revenue_date: dt.date) -> list[str]:
-        prefix = f"alerts/sent/ssp={ssp}/revenue_date={revenue_date.isoformat()}/"
-        return [k.rsplit("/", 1)[-1].removesuffix(".json")
-                for k in lake.list_keys(self.s3, self.bucket, prefix)]
 
 
 class LakeAlertLog:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 
@@ -83,3 +85,34 @@ def dates_due(
     days = max(refetch_days, adjustment_days)
     dates = [anchor - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
     return [d for d in dates if start is None or d >= start]
+
+
+AVAILABLE = re.compile(r"^D\+(?P<days>[0-9]) (?P<hour>[0-2][0-9]):(?P<minute>[0-5][0-9])(?: (?P<zone>\S+))?$")
+ZONE_ALIASES = {"JST": "Asia/Tokyo", "UTC": "UTC"}
+
+@dataclasses.dataclass(frozen=True)
+class Availability:
+    """When an SSP's report for date D is normally ready: "D+1 08:00 JST"."""
+
+    days: int
+    at: dt.time
+    zone: str | None = None  # None: the business zone
+
+    @classmethod
+    def parse(cls, text: str) -> Availability:
+        found = AVAILABLE.match(text.strip())
+        if not found or int(found["hour"]) > 23:
+            raise ValueError(f"available_after {text!r} is not like 'D+1 08:00' or 'D+1 21:00 Asia/Tokyo'")
+        zone = found["zone"]
+        if zone is not None:
+            zone = ZONE_ALIASES.get(zone, zone)
+            try:
+                ZoneInfo(zone)
+            except Exception:
+                raise ValueError(f"available_after {text!r}: unknown time zone {zone!r}") from None
+        return cls(int(found["days"]), dt.time(int(found["hour"]), int(found["minute"])), zone)
+
+    def instant(self, revenue_date: dt.date, business_tz: ZoneInfo) -> dt.datetime:
+        tz = ZoneInfo(self.zone) if self.zone else business_tz
+        day = revenue_date + dt.timedelta(days=self.days)
+        return dt.datetime.combine(day, self.at, tzinfo=tz).astimezone(dt.UTC)

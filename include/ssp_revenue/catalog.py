@@ -30,6 +30,7 @@ TABLES: dict[str, pa.Schema] = {
     "pipeline_events": schema.PIPELINE_EVENTS,
     "allocation_final": schema.ALLOCATION_FINAL,
     "allocation_changes": schema.ALLOCATION_CHANGES,
+    "incidents": schema.INCIDENTS,
 }
 
 

@@ -9,8 +9,22 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from ssp_revenue import allocation, calendar, close, credentials, freeze, registry, report, runtime, stack
+from ssp_revenue import (
+    allocation,
+    calendar,
+    close,
+    credentials,
+    freeze,
+    registry,
+    replay,
+    report,
+    runtime,
+    stack,
+    status,
+)
+from ssp_revenue.alerts import LakeAlertLog
 from ssp_revenue.connectors import connector_class
 from ssp_revenue.outcomes import ActionableFailure
 from ssp_revenue.pipeline import Services, raise_if_actionable, run_ssp
@@ -72,21 +86,68 @@ def cmd_run(args: argparse.Namespace) -> int:
         dates = calendar.dates_due(anchor, settings.refetch_days, settings.adjustment_days,
                                    settings.start_date)
     failed = False
+    connector_for = _connector_for(settings, services)
     for config in ssps:
-        connector = connector_class(config.style)(
-            config, credentials.from_env(config.name, settings), clock=services.clock,
-            business_tz=settings.business_tz,
-        )
-        job = run_ssp(config, dates, connector, services)
+        job = run_ssp(config, dates, connector_for(config), services)
         for outcome in job["outcomes"]:
             print(f"{outcome['step']:9} {outcome['ssp']} {outcome['revenue_date']} "
                   f"[{outcome['severity']}] {outcome['detail']}")
         try:
-            raise_if_actionable(job, services)
+            notices = raise_if_actionable(job, services)
         except ActionableFailure as exc:
             print(str(exc), file=sys.stderr)
-            failed = True
+            notices, failed = exc.alerts, True
+        if notices:
+            LakeAlertLog(services.s3, settings.bucket).write(notices, services.clock.now())
+        for notice in notices:
+            if notice["event"] == "resolved":
+                print(f"resolved  {notice['incident_id']}: {notice['detail']}")
     return 1 if failed else 0
+
+
+def _connector_for(settings: Settings, services: Services) -> Any:
+    def make(config: registry.SspConfig) -> Any:
+        return connector_class(config.style)(config, credentials.from_env(config.name, settings),
+                                             clock=services.clock, business_tz=settings.business_tz)
+    return make
+
+
+def _instant(text: str, settings: Settings) -> dt.datetime:
+    """An ISO instant, or a date meaning its start in the business zone."""
+    if "T" not in text and " " not in text:
+        return calendar.date_start(dt.date.fromisoformat(text), settings.tz)
+    value = dt.datetime.fromisoformat(text)
+    return (value if value.tzinfo else value.replace(tzinfo=settings.tz)).astimezone(dt.UTC)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Every run the DAGs' schedules make in [--from, --to), in order, on the simulated clock."""
+    settings = load_settings()
+    if not settings.emulator_url:
+        print("replay runs on the simulated clock only: start the local stack (ssp-revenue stack up)",
+              file=sys.stderr)
+        return 2
+    settings = settings.replace(clock="replay")
+    services = runtime.services_for(settings)
+    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
+    if args.ssp:
+        ssps = [registry.find(ssps, args.ssp)]
+    start, end = _instant(args.date_from, settings), _instant(args.date_to, settings)
+    report = replay.replay(start, end, services=services, ssps=ssps,
+                           connectors=_connector_for(settings, services),
+                           echo=None if args.quiet else print)
+    print(report.summary())
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    services = runtime.services_for(settings)
+    runtime.bootstrap(services)
+    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
+    engine = engine_for(settings, glue=services.catalog.glue, s3=services.s3)
+    print(status.render(engine, services.clock.now(), ssps, settings))
+    return 0
 
 
 def _date_range(first: str, last: str) -> list[dt.date]:
@@ -214,6 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", help="first revenue date (default: the due window)")
     p.add_argument("--to", help="last revenue date, inclusive")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="every scheduled run in a span, in order (simulated clock only)")
+    p.add_argument("--from", dest="date_from", required=True,
+                   help="first instant (ISO, e.g. 2026-11-01T06:00+09:00; a date means its start)")
+    p.add_argument("--to", dest="date_to", required=True, help="end instant, exclusive")
+    p.add_argument("--ssp")
+    p.add_argument("--quiet", action="store_true", help="only the summary")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("status", help="open incidents, dates not frozen yet, late freezes, next runs")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("allocate", help="split frozen dates by the allocation rules")
     p.add_argument("--from", dest="date_from", required=True, help="first revenue date")

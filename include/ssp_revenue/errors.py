@@ -18,6 +18,7 @@ class Reason(enum.StrEnum):
     MALFORMED = "malformed_report"
     SCHEMA_DRIFT = "schema_drift"
     VALIDATION = "validation_failed"
+    WRONG_CURRENCY = "wrong_currency"  # a validation failure: rows in another currency than the SSP's
     STORAGE = "storage_error"
     NO_VERSION_AT_CUTOFF = "no_version_at_cutoff"
     LATE_VERSION = "late_version"

@@ -29,8 +29,8 @@ _ALWAYS_ACTIONABLE = frozenset(
         Reason.NOT_CLOSABLE,
     }
 )
-# Reasons that heal while the date is still open (before its cutoff).
-_CONVERGING_BEFORE_CUTOFF = frozenset(
+# Reasons a later fetch of the same date can heal.
+TRANSIENT = frozenset(
     {
         Reason.DATA_NOT_READY,
         Reason.RATE_LIMITED,
@@ -38,6 +38,7 @@ _CONVERGING_BEFORE_CUTOFF = frozenset(
         Reason.TIMEOUT,
         Reason.MALFORMED,
         Reason.VALIDATION,
+        Reason.WRONG_CURRENCY,
         Reason.STORAGE,
     }
 )
@@ -49,27 +50,28 @@ def classify(
     now: dt.datetime,
     cutoff: dt.datetime,
     grace: dt.timedelta = dt.timedelta(0),
-    frozen: bool = False,
+    freezable: bool = False,
 ) -> Severity:
-    """One place decides: converging while a rerun can still fix it, actionable otherwise.
+    """One place decides, by what is at stake: converging while waiting can still fix
+    it, actionable otherwise.
 
-    - auth failures, schema drift, late versions, ledger mismatches and large
-      restatements always need a person;
-    - a date with no validated version at its cutoff, or with no FX rate or
-      delivery metric to allocate it by, waits (converging) until the grace
-      period after its cutoff ends, then needs a person;
-    - anything transient (not ready, 429, 5xx, timeouts, a malformed or invalid
-      batch, a storage hiccup) converges while the date is before its cutoff,
-      and also once the date is frozen (its final figures are safe; later
-      fetches only feed adjustments); at or after the cutoff of an unfrozen date
-      it needs a person.
+    - auth failures, a missing Connection, schema drift, late versions, ledger
+      mismatches, large restatements, bad rules and an unclosable month always
+      need a person;
+    - a transient failure (not ready, 429, 5xx, timeout, a malformed, invalid or
+      wrong-currency batch, a storage hiccup) on a date that already has its
+      freezable version (validated, fetched by the cutoff; or frozen) can only
+      delay an adjustment: converging for as long as the date is fetched;
+    - on a date without one, a transient failure, a missing version at the
+      cutoff or a missing FX rate / delivery metric converges until the grace
+      period after the cutoff ends, then needs a person.
     """
     if reason in _ALWAYS_ACTIONABLE:
         return Severity.ACTIONABLE
-    if reason in (Reason.NO_VERSION_AT_CUTOFF, Reason.MISSING_REFERENCE):
-        return Severity.CONVERGING if now < cutoff + grace else Severity.ACTIONABLE
-    if reason in _CONVERGING_BEFORE_CUTOFF and (now < cutoff or frozen):
+    if reason in TRANSIENT and freezable:
         return Severity.CONVERGING
+    if reason in TRANSIENT or reason in (Reason.NO_VERSION_AT_CUTOFF, Reason.MISSING_REFERENCE):
+        return Severity.CONVERGING if now < cutoff + grace else Severity.ACTIONABLE
     return Severity.ACTIONABLE
 
 
@@ -92,9 +94,9 @@ class StepOutcome:
     def failed(
         cls, error: PipelineError, *, ssp: str, revenue_date: dt.date, step: str,
         now: dt.datetime, cutoff: dt.datetime, grace: dt.timedelta = dt.timedelta(0),
-        frozen: bool = False,
+        freezable: bool = False,
     ) -> StepOutcome:
-        severity = classify(error.reason, now=now, cutoff=cutoff, grace=grace, frozen=frozen)
+        severity = classify(error.reason, now=now, cutoff=cutoff, grace=grace, freezable=freezable)
         return cls(ssp, revenue_date, step, severity, str(error), error.reason)
 
     def to_dict(self) -> dict[str, str | None]:
@@ -120,10 +122,16 @@ class StepOutcome:
 
 
 class ActionableFailure(Exception):
-    """Raised at the end of a step when any (SSP, date) needs a person."""
+    """Raised at the end of a run when it opened incidents: someone must act."""
 
-    def __init__(self, outcomes: list[StepOutcome], alerts: list[Any] | None = None) -> None:
+    def __init__(self, outcomes: list[StepOutcome], alerts: list[dict[str, Any]] | None = None) -> None:
         self.outcomes = outcomes
         self.alerts = alerts or []
+        pages = [a for a in self.alerts if a.get("event") == "opened"]
+        if pages:
+            lines = "\n".join(f"  - {a['incident_id']} [{a['reason']}] {a['ssp']} {a['revenue_date']}: "
+                              f"{a['detail']} (runbook: {a['runbook']})" for a in pages)
+            super().__init__(f"{len(pages)} incident(s) opened:\n{lines}")
+            return
         lines = "\n".join(f"  - {o.ssp} {o.revenue_date}: {o.detail}" for o in outcomes)
         super().__init__(f"{len(outcomes)} actionable outcome(s):\n{lines}")

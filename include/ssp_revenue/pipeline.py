@@ -12,10 +12,9 @@ import datetime as dt
 import logging
 from typing import Any
 
-from ssp_revenue import adjustments, allocation, calendar, events, freeze, lake
-from ssp_revenue.alerts import Alert, AlertLedger
+from ssp_revenue import adjustments, allocation, calendar, events, freeze, incidents, lake, publish
 from ssp_revenue.catalog import GlueCatalog
-from ssp_revenue.clock import Clock, parse_instant
+from ssp_revenue.clock import Clock, FixedClock, parse_instant
 from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
 from ssp_revenue.content import content_hash
 from ssp_revenue.errors import PipelineError, Reason, ValidationFailed
@@ -44,6 +43,11 @@ class Services:
     def cutoff(self, revenue_date: dt.date) -> dt.datetime:
         return calendar.cutoff(revenue_date, self.settings.tz, self.settings.freeze_hours)
 
+    def window_start(self, now: dt.datetime) -> dt.date:
+        """The oldest date a daily run made at ``now`` still fetches."""
+        days = max(self.settings.refetch_days, self.settings.adjustment_days)
+        return calendar.anchor_date(now, self.settings.tz) - dt.timedelta(days=days - 1)
+
 
 def new_job(ssp: str, dates: list[dt.date], frozen: set[dt.date] | None = None) -> dict[str, Any]:
     return {
@@ -54,7 +58,15 @@ def new_job(ssp: str, dates: list[dt.date], frozen: set[dt.date] | None = None) 
         "validated": [],
         "published": [],
         "outcomes": [],
+        "ran": {},
     }
+
+
+def _ran(job: dict[str, Any], step: str, day: dt.date) -> None:
+    """The step processed this date in this run: evidence an incident's problem is gone."""
+    done = job.setdefault("ran", {}).setdefault(step, [])
+    if day.isoformat() not in done:
+        done.append(day.isoformat())
 
 
 def _metric(job: dict[str, Any], step: str, name: str, value: float) -> None:
@@ -69,22 +81,46 @@ def _record(job: dict[str, Any], outcome: StepOutcome) -> None:
             outcome.severity.value, outcome.detail)
 
 
+def _freezable(job: dict[str, Any], day: dt.date, now: dt.datetime, services: Services) -> bool:
+    """Has the date its freezable version (frozen, or validated and fetched by the cutoff)?
+
+    Only asked past cutoff + grace: before that a transient failure converges anyway.
+    """
+    text = day.isoformat()
+    if text in job.get("frozen", ()):
+        return True
+    cut = services.cutoff(day)
+    if now < cut + services.settings.grace:
+        return False
+    known: dict[str, bool] = job.setdefault("freezable", {})
+    if text not in known:
+        history = publish.read_publish_log(services.s3, services.bucket, job["ssp"], day)
+        known[text] = any(row["fetched_at"] <= cut for row in history.to_pylist())
+    return known[text]
+
+
 def _failed(job: dict[str, Any], error: PipelineError, step: str, day: dt.date,
-            services: Services) -> None:
+            services: Services, now: dt.datetime) -> None:
+    """Record a failure, judged against the step's one instant ``now``."""
     error.located(ssp=job["ssp"], revenue_date=day)
     _record(job, StepOutcome.failed(
-        error, ssp=job["ssp"], revenue_date=day, step=step, now=services.clock.now(),
+        error, ssp=job["ssp"], revenue_date=day, step=step, now=now,
         cutoff=services.cutoff(day), grace=services.settings.grace,
-        frozen=day.isoformat() in job.get("frozen", ()),
+        freezable=_freezable(job, day, now, services),
     ))
 
 
 def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Services) -> dict[str, Any]:
-    """Fetch every due date and land each body raw; nothing here parses or judges it."""
+    """Fetch every due date and land each body raw; nothing here parses or judges it.
+
+    Failures are judged against the step's start; only ``fetched_at`` is taken per fetch.
+    """
+    now = services.clock.now()
     for text in job["dates"]:
         day = dt.date.fromisoformat(text)
         try:
             report = connector.fetch(day)
+            _ran(job, "fetch", day)
             fetched_at = services.clock.now()
             key = lake.land_raw(
                 services.s3, services.bucket, ssp=job["ssp"], revenue_date=day,
@@ -92,7 +128,9 @@ def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Servic
                 facts=report.facts,
             )
         except PipelineError as exc:
-            _failed(job, exc, "fetch", day, services)
+            if exc.reason is not Reason.AUTH:
+                _ran(job, "fetch", day)  # the SSP answered: our credentials were good
+            _failed(job, exc, "fetch", day, services, now)
             continue
         job["fetched"].append(
             {"revenue_date": text, "raw_object": key, "fetched_at": fetched_at.isoformat()}
@@ -106,9 +144,10 @@ def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Servic
 def fetch_unavailable(job: dict[str, Any], message: str, reason: Reason,
                       services: Services) -> dict[str, Any]:
     """The SSP cannot be asked at all (no credentials): every due date records why."""
+    now = services.clock.now()
     for text in job["dates"]:
         _failed(job, PipelineError(message, reason=reason), "fetch", dt.date.fromisoformat(text),
-                services)
+                services, now)
     return job
 
 
@@ -120,9 +159,11 @@ def read_landed(config: SspConfig, services: Services, key: str, day: dt.date) -
 
 def validate_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
     """Parse and validate each landed body; failures go to quarantine with the reason."""
+    now = services.clock.now()
     for item in job["fetched"]:
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
+        _ran(job, "validate", day)
         try:
             parsed = read_landed(config, services, key, day)
             report = validate(parsed, config=config, revenue_date=day, file=key)
@@ -132,10 +173,10 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
             where = lake.quarantine(
                 services.s3, services.bucket, error=exc, raw_object=key,
                 fetched_at=parse_instant(item["fetched_at"]),
-                quarantined_at=services.clock.now(), details=details,
+                quarantined_at=now, details=details,
             )
             log.info("quarantined %s -> %s", key, where)
-            _failed(job, exc, "validate", day, services)
+            _failed(job, exc, "validate", day, services, now)
             continue
         version = content_hash(parsed.table)[:VERSION_CHARS]
         job["validated"].append({**item, "version": version, "totals": report.totals.to_dict()})
@@ -147,6 +188,7 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
 
 def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
     """Publish each validated batch (re-read from raw, re-hashed, must match)."""
+    now = services.clock.now()
     for item in job["validated"]:
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
@@ -156,10 +198,10 @@ def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> 
                 parsed.table, ssp=config.name, revenue_date=day,
                 fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
                 expected_version=item["version"], s3=services.s3,
-                catalog=services.catalog, clock=services.clock,
+                catalog=services.catalog, clock=FixedClock(now),
             )
         except PipelineError as exc:
-            _failed(job, exc, "publish", day, services)
+            _failed(job, exc, "publish", day, services, now)
             continue
         job["published"].append(result.to_dict())
         if result.outcome == "published":
@@ -176,9 +218,10 @@ def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> 
 def freeze_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
     """Freeze every due date whose cutoff has passed; book restatements of frozen ones."""
     settings = services.settings
+    now = services.clock.now()
     for text in job["dates"]:
         day = dt.date.fromisoformat(text)
-        now = services.clock.now()
+        _ran(job, "freeze", day)
         try:
             result = freeze.freeze_date(job["ssp"], day, settings=settings, s3=services.s3,
                                         catalog=services.catalog, now=now)
@@ -203,7 +246,7 @@ def freeze_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
                         f"revenue {booked.revenue_delta:+}; drift from frozen {booked.drift_from_frozen:+}"))
                 adjustments.check_threshold(booked, result.entry, settings)
         except PipelineError as exc:
-            _failed(job, exc, "freeze", day, services)
+            _failed(job, exc, "freeze", day, services, now)
     return job
 
 
@@ -218,13 +261,14 @@ def allocate_step(job: dict[str, Any], services: Services,
     frozen = sorted(job.get("frozen", []))
     if not frozen:
         return job
+    now = services.clock.now()
     if inputs is None:
         try:
             inputs = allocation.AllocationInputs.from_config(services.settings.config_dir)
         except ValueError as exc:  # RulesError, or a bad rates or delivery file
             error = PipelineError(f"allocation inputs rejected, nothing allocated: {exc}",
                                   reason=Reason.RULES)
-            _failed(job, error, "allocate", dt.date.fromisoformat(frozen[-1]), services)
+            _failed(job, error, "allocate", dt.date.fromisoformat(frozen[-1]), services, now)
             return job
     for text in frozen:
         day = dt.date.fromisoformat(text)
@@ -235,11 +279,12 @@ def allocate_step(job: dict[str, Any], services: Services,
             state = allocation.allocate_frozen(entry, inputs=inputs, s3=services.s3,
                                                catalog=services.catalog)
         except LookupError as exc:
-            _failed(job, PipelineError(str(exc), reason=Reason.RULES), "allocate", day, services)
+            _failed(job, PipelineError(str(exc), reason=Reason.RULES), "allocate", day, services, now)
             continue
         except PipelineError as exc:
-            _failed(job, exc, "allocate", day, services)
+            _failed(job, exc, "allocate", day, services, now)
             continue
+        _ran(job, "allocate", day)
         if state == "written":
             _metric(job, "allocate", "dates_allocated", 1)
             detail = f"allocated version {entry.version} with rules {inputs.book.version}"
@@ -254,53 +299,57 @@ def outcomes(job: dict[str, Any]) -> list[StepOutcome]:
     return [StepOutcome.from_dict(o) for o in job["outcomes"]]
 
 
-def settle(job: dict[str, Any], services: Services) -> list[Alert]:
-    """End of an SSP's run: record events, claim alerts, fail loudly on new actionable ones.
+def settle(job: dict[str, Any], services: Services) -> incidents.Review:
+    """End of an SSP's run: record events, then open, update and resolve its incidents.
 
-    Converging outcomes were logged and stay in pipeline_events. Each actionable
-    (SSP, date, reason) is alerted once: later runs that see it again only log it.
+    Converging outcomes were logged and stay in pipeline_events. Actionable ones
+    become incidents keyed by the problem: a new one pages once (``opened``),
+    one already open only gains dates, and an open one this run shows gone is
+    resolved (``resolved``: the all-clear).
     """
+    now = services.clock.now()
     seen = outcomes(job)
-    events.record(seen, s3=services.s3, catalog=services.catalog, clock=services.clock)
-    ledger = AlertLedger(services.s3, services.bucket)
-    new: list[Alert] = []
-    for outcome in seen:
-        if outcome.severity is not Severity.ACTIONABLE:
-            continue
-        alert = Alert.from_outcome(outcome)
-        if alert in new:
-            continue
-        if ledger.claim(alert, services.clock.now()):
-            new.append(alert)
-        else:
-            log.warning("already alerted, not again: %s %s %s", alert.ssp, alert.revenue_date,
-                        alert.reason)
-    job["alerts"] = [a.to_dict() for a in new]
-    return new
+    events.record(seen, s3=services.s3, catalog=services.catalog, clock=FixedClock(now))
+    result = incidents.review(
+        job["ssp"], seen, job.get("ran", {}), book=incidents.IncidentBook(services.s3, services.bucket),
+        at=now, window_start=services.window_start(now),
+    )
+    incidents.record(result, s3=services.s3, catalog=services.catalog)
+    for incident in result.updated:
+        log.warning("incident %s still open, not paged again: %s", incident.incident_id,
+                    ", ".join(d.isoformat() for d in sorted(incident.dates)))
+    job["notices"] = result.notices()
+    return result
 
 
-def raise_if_actionable(job: dict[str, Any], services: Services | None = None) -> None:
-    """Fail with every new actionable outcome (all of them when no alert ledger is given)."""
-    if services is not None:
-        alerts = settle(job, services)
-        if alerts:
-            raise ActionableFailure([o for o in outcomes(job) if o.severity is Severity.ACTIONABLE
-                                     and Alert.from_outcome(o) in alerts], alerts)
-        return
-    actionable = [o for o in outcomes(job) if o.severity is Severity.ACTIONABLE]
-    if actionable:
-        raise ActionableFailure(actionable, [Alert.from_outcome(o) for o in actionable])
+def raise_if_actionable(job: dict[str, Any], services: Services) -> list[dict[str, Any]]:
+    """Settle, then fail with the incidents this run opened (their pages); returns the
+    notices (pages and all-clears) when it opened none."""
+    result = settle(job, services)
+    if result.opened:
+        opened = {i.problem for i in result.opened}
+        raise ActionableFailure(
+            [o for o in outcomes(job) if o.severity is Severity.ACTIONABLE
+             and incidents.Problem.of(o) in opened] or [o for o in outcomes(job)
+                                                        if o.severity is Severity.ACTIONABLE],
+            list(job["notices"]))
+    return list(job["notices"])
 
 
-def run_ssp(
-    config: SspConfig, dates: list[dt.date], connector: ReportConnector, services: Services
-) -> dict[str, Any]:
-    """Every step in one process (CLI, demo, tests); the same code the DAG runs."""
-    frozen = freeze.frozen_dates(services.s3, services.bucket, config.name)
-    job = new_job(config.name, dates, frozen)
+def run_job(job: dict[str, Any], config: SspConfig, connector: ReportConnector,
+            services: Services) -> dict[str, Any]:
+    """Every step of one SSP's job in one process: the same code the DAG's tasks run."""
     fetch_step(job, connector, services)
     validate_step(job, config, services)
     publish_step(job, config, services)
     freeze_step(job, services)
     allocate_step(job, services)
     return job
+
+
+def run_ssp(
+    config: SspConfig, dates: list[dt.date], connector: ReportConnector, services: Services
+) -> dict[str, Any]:
+    """A job for ``dates`` through every step (CLI, demo, tests)."""
+    frozen = freeze.frozen_dates(services.s3, services.bucket, config.name)
+    return run_job(new_job(config.name, dates, frozen), config, connector, services)

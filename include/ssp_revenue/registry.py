@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from ssp_revenue.calendar import Availability
 from ssp_revenue.schema import TZ_POLICIES
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -23,6 +24,9 @@ class SspConfig:
     timezone: str
     currency: str
     restatement_horizon_hours: int = 48
+    # When the report for date D is normally complete: "D+1 08:00" (business
+    # zone) or "D+1 21:00 Asia/Tokyo". Chance runs start then (ssp_revenue.schedule).
+    available_after: str = "D+1 06:00"
     # business_zone: reports already in the business zone; hourly_rebucketed: hourly
     # rows re-bucketed into business dates; ssp_date: the SSP's day booked as the
     # business day of the same date (daily-only reports in another zone).
@@ -67,6 +71,10 @@ def load_registry(path: Path) -> list[SspConfig]:
             config.tz  # noqa: B018 - validates the zone name
         except Exception:
             raise RegistryError(f"{where}: unknown time zone {config.timezone!r}") from None
+        try:
+            Availability.parse(config.available_after)
+        except ValueError as exc:
+            raise RegistryError(f"{where}: {exc}") from None
         if config.tz_policy not in TZ_POLICIES:
             raise RegistryError(f"{where}: tz_policy {config.tz_policy!r} is not one of {TZ_POLICIES}")
         seen.add(config.name)

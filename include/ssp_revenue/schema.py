@@ -128,6 +128,27 @@ ALLOCATION_CHANGES = pa.schema(
 )
 
 
+# One row per state an incident reaches: opened (paged), updated (its dates or
+# consequences grew; not paged), resolved (notified). Partitioned by the
+# incident's first affected revenue date and its SSP ("all" for global problems).
+INCIDENTS = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("incident_id", pa.string(), nullable=False),
+        pa.field("problem", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("state", pa.string(), nullable=False),
+        pa.field("affected_dates", pa.string(), nullable=False),  # comma-separated ISO dates
+        pa.field("consequences", pa.string(), nullable=False),  # "date: what followed" lines
+        pa.field("first_seen", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("last_seen", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("detail", pa.string(), nullable=False),
+        pa.field("runbook", pa.string(), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
 def data_columns(schema: pa.Schema) -> pa.Schema:
     """The columns a Glue table declares, partition keys excluded."""
     return pa.schema([f for f in schema if f.name not in PARTITION_KEYS])

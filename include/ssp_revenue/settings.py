@@ -42,6 +42,9 @@ class Settings:
     # Airflow catchup for the daily DAG: off, since each run re-fetches every date
     # still due and missed intervals need no runs of their own.
     catchup: bool = False
+    # Chance runs per (SSP, date) between the SSP's available_after and its cutoff,
+    # besides the daily runs (ssp_revenue.schedule).
+    fetch_chances: int = 3
     # Between a failed task's tries.
     retry_delay_seconds: int = 300
     # system: wall time. emulator: the emulator's simulated clock, moved by the
@@ -91,7 +94,8 @@ class Settings:
             if raw is None or raw == "":
                 continue
             if field.name in ("freeze_hours", "refetch_days", "grace_hours", "adjustment_days",
-                              "restatement_alert_jpy", "close_day", "retry_delay_seconds"):
+                              "restatement_alert_jpy", "close_day", "retry_delay_seconds",
+                              "fetch_chances"):
                 values[field.name] = int(raw)
             elif field.name == "restatement_alert_pct":
                 values[field.name] = float(raw)
@@ -115,6 +119,8 @@ class Settings:
             raise ValueError(f"{PREFIX}GRACE_HOURS and {PREFIX}ADJUSTMENT_DAYS must not be negative")
         if self.refetch_days <= 0:
             raise ValueError(f"{PREFIX}REFETCH_DAYS must be positive, got {self.refetch_days}")
+        if not 0 <= self.fetch_chances <= 12:
+            raise ValueError(f"{PREFIX}FETCH_CHANCES must be 0..12, got {self.fetch_chances}")
         if not 1 <= self.close_day <= 28:
             raise ValueError(f"{PREFIX}CLOSE_DAY must be 1..28, got {self.close_day}")
         if self.clock not in ("system", "emulator", "replay"):

@@ -18,10 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ssp_revenue import schema
 from ssp_revenue.connectors.base import ParsedReport
-from ssp_revenue.errors import ValidationFailed
+from ssp_revenue.errors import Reason, ValidationFailed
 from ssp_revenue.normalise import Totals, totals_of
 from ssp_revenue.registry import SspConfig
 
@@ -134,10 +135,14 @@ def validate(
     failures += _totals_failures(actual, parsed.stated_totals)
     if failures:
         first_row = next((f[1] for f in failures if f[1] is not None), None)
+        # Another currency than the SSP's is its own reason: it is about the SSP's
+        # account settings, not this one batch (see outcomes.classify, incidents).
+        foreign = pc.any(pc.not_equal(table["currency"], config.currency)).as_py()
         raise ValidationFailed(
             f"{len(failures)} check(s) failed: " + "; ".join(f[0] for f in failures),
             failures=[f[0] for f in failures],
             row=first_row,
+            reason=Reason.WRONG_CURRENCY if foreign else None,
             **where,
         )
     checks = len(expectation_suite(config, revenue_date).expectations) + 1

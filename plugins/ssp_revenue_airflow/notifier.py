@@ -1,10 +1,10 @@
 """The one alert path: a notifier on task failure.
 
-Writes every alert to the lake (``alerts/log/``, shared by every worker), to
+Writes every notice (an incident opened, an incident resolved, a task that
+failed unexpectedly) to the lake (``alerts/log/``, shared by every worker), to
 the local alerts log (JSON lines) and, when the Connections exist, to Slack
-(incoming webhook) and email (SMTP provider).
-Which (SSP, date, reason) deserve an alert, and only once, is decided by the
-library before the task fails; this only delivers.
+(incoming webhook) and email (SMTP provider). Which problems page, and only
+once, is decided by the library (``ssp_revenue.incidents``); this only delivers.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ SMTP_CONN_ID = "ssp_revenue_smtp"
 class ActionableAlert(AirflowFailException):
     """Fails the task without retries and carries the alerts to the notifier."""
 
-    def __init__(self, message: str, alerts: list[dict[str, str]]) -> None:
+    def __init__(self, message: str, alerts: list[dict[str, Any]]) -> None:
         super().__init__(message)
         self.alerts = alerts
 
@@ -49,48 +49,66 @@ def _connection(conn_id: str) -> Any | None:
         return None
 
 
+def _text(notices: list[dict[str, Any]]) -> str:
+    lines = []
+    for n in notices:
+        head = f"[{n.get('event', 'alert')}] {n.get('incident_id', n['reason'])}"
+        lines.append(f"{head} {n['ssp']} {n['revenue_date']}: {n['detail']}"
+                     + (f" (runbook: {n['runbook']})" if n.get("runbook") else ""))
+    return "\n".join(lines)
+
+
+def deliver(notices: list[dict[str, Any]], settings: Settings) -> None:
+    """Every channel: the lake's alerts/log/, the local log, Slack and email when configured."""
+    now = clock_for(settings).now()
+    AlertLog(alerts_log_path()).write(notices, now)
+    try:
+        from ssp_revenue_airflow.hooks import aws_clients
+
+        s3, _ = aws_clients(settings, os.environ.get("SSP_REVENUE_AWS_CONN_ID", "aws_default"))
+        LakeAlertLog(s3, settings.bucket).write(notices, now)
+    except Exception:  # the lake unreachable must not swallow the other channels
+        log.exception("could not write the notices to the lake's alerts/log/")
+    text = _text(notices)
+    kinds = sorted({f"{n.get('event', 'alert')} {n['reason']}" for n in notices})
+    subject = "ssp-revenue: " + ", ".join(kinds)
+    slack = _connection(SLACK_CONN_ID)
+    if slack is not None:
+        url = slack.password or slack.host
+        requests.post(url, data=json.dumps({"text": subject + "\n" + text}),
+                      headers={"Content-Type": "application/json"}, timeout=10)
+    smtp = _connection(SMTP_CONN_ID)
+    if smtp is not None:
+        from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+        recipients = (smtp.extra_dejson or {}).get("to")
+        if recipients:
+            with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
+                hook.send_email_smtp(to=recipients, subject=subject, html_content=f"<pre>{text}</pre>")
+    log.warning("notified: %s", text)
+
+
 class SspRevenueNotifier(BaseNotifier):
+    """On task failure: the incidents the task opened, or the unexpected error itself."""
+
     template_fields = ()
 
     def notify(self, context: Any) -> None:
         exception = context.get("exception")
         if isinstance(exception, ActionableAlert) and not exception.alerts:
-            log.warning("already alerted, not again: %s", exception)
+            log.warning("incident already open, not paged again: %s", exception)
             return
-        alerts = list(getattr(exception, "alerts", None) or [])
-        if not alerts:
+        notices = list(getattr(exception, "alerts", None) or [])
+        if not notices:
             ti = context.get("ti")
             where = dict(getattr(exception, "ssp_revenue_context", None) or {})
-            alerts = [{
+            notices = [{
+                "event": "task_failed",
                 "ssp": where.get("ssp", "all"),
                 "revenue_date": where.get("revenue_date", ""),
                 "reason": "task_failed",
                 "step": getattr(ti, "task_id", "?"),
                 "detail": f"{type(exception).__name__}: {exception}",
+                "runbook": "docs/runbook.md#task_failed",
             }]
-        settings = Settings.from_env()
-        now = clock_for(settings).now()
-        AlertLog(alerts_log_path()).write(alerts, now)
-        try:
-            from ssp_revenue_airflow.hooks import aws_clients
-
-            s3, _ = aws_clients(settings, os.environ.get("SSP_REVENUE_AWS_CONN_ID", "aws_default"))
-            LakeAlertLog(s3, settings.bucket).write(alerts, now)
-        except Exception:  # the lake unreachable must not swallow the other channels
-            log.exception("could not write the alerts to the lake's alerts/log/")
-        text = "\n".join(f"[{a['reason']}] {a['ssp']} {a['revenue_date']}: {a['detail']}" for a in alerts)
-        slack = _connection(SLACK_CONN_ID)
-        if slack is not None:
-            url = slack.password or slack.host
-            requests.post(url, data=json.dumps({"text": "ssp-revenue alert\n" + text}),
-                          headers={"Content-Type": "application/json"}, timeout=10)
-        smtp = _connection(SMTP_CONN_ID)
-        if smtp is not None:
-            from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-            recipients = (smtp.extra_dejson or {}).get("to")
-            if recipients:
-                with SmtpHook(smtp_conn_id=SMTP_CONN_ID) as hook:
-                    hook.send_email_smtp(to=recipients, subject="ssp-revenue alert",
-                                         html_content=f"<pre>{text}</pre>")
-        log.warning("alerted: %s", text)
+        deliver(notices, Settings.from_env())

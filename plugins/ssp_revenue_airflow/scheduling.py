@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable
+from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, MultipleCronTriggerTimetable
 
-from ssp_revenue import calendar
+from ssp_revenue import calendar, registry, schedule
 from ssp_revenue.settings import Settings
 
 DEFAULT_START = dt.date(2026, 1, 1)
@@ -38,6 +38,30 @@ def daily_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, A
         "start_date": _start(settings),
         "end_date": end,
         "catchup": settings.catchup,
+    }
+
+
+def chances_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``ssp_revenue_chances``: a cron trigger at every time of day some SSP has a fetch chance.
+
+    Why a second DAG on Airflow's MultipleCronTriggerTimetable rather than a
+    custom timetable or a deferrable wait: the chance times are fixed times of
+    day (available_after and the cutoff are both daily), so a stock,
+    serialisable timetable says them; no plugin must be importable by the
+    scheduler, and no run sits in the triggerer for a day. The daily DAG keeps
+    its data-interval runs and their meaning. No catchup: a missed chance is
+    covered by the next chance or the daily run.
+    """
+    settings = Settings.from_env(environ)
+    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
+    crons = [f"{t.minute} {t.hour} * * *" for t in schedule.chance_times(ssps, settings)]
+    end = (pendulum.instance(calendar.cutoff(settings.end_date, settings.tz, settings.freeze_hours))
+           if settings.end_date else None)
+    return {
+        "schedule": MultipleCronTriggerTimetable(*crons, timezone=settings.business_tz) if crons else None,
+        "start_date": _start(settings),
+        "end_date": end,
+        "catchup": False,
     }
 
 

@@ -1,8 +1,9 @@
 """Task bodies for the DAGs: assemble inputs, call the library, map outcomes to task states.
 
 Converging outcomes end the task successfully (logged with their reason, and
-kept in pipeline_events); new actionable ones fail the last task of the SSP's
-group with ActionableAlert (no pointless retries), whose notifier delivers them.
+kept in pipeline_events); an actionable one that opens an incident fails the
+last task of the SSP's group with ActionableAlert (no pointless retries), whose
+notifier pages; one already open only updates it.
 Unexpected errors propagate and use the task's normal retries.
 """
 
@@ -15,15 +16,14 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ssp_revenue import calendar, freeze, lake, pipeline, registry, runtime
-from ssp_revenue.clock import parse_instant
+from ssp_revenue import calendar, pipeline, registry, runs, runtime
 from ssp_revenue.connectors import connector_class
 from ssp_revenue.errors import Reason
 from ssp_revenue.outcomes import ActionableFailure
 from ssp_revenue.pipeline import Services
 from ssp_revenue.settings import Settings
 from ssp_revenue_airflow.hooks import SspConnectionHook, aws_clients
-from ssp_revenue_airflow.notifier import ActionableAlert
+from ssp_revenue_airflow.notifier import ActionableAlert, deliver
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +78,21 @@ def emit_metrics(job: dict[str, Any], step: str) -> None:
 
 
 def plan(context: Any) -> list[dict[str, Any]]:
+    """The daily run's jobs: every SSP over every date still due."""
     current = settings()
-    anchor = revenue_anchor(context, current.tz)
-    svc = services(current)
-    runtime.start_run(current, svc.clock, calendar.run_due(anchor, current.tz))
-    dates = calendar.dates_due(anchor, current.refetch_days, current.adjustment_days,
-                               current.start_date)
-    if not dates:
-        log.info("no revenue dates due: %s is before the start date %s", anchor, current.start_date)
-        return []
     ssps = registry.load_registry(current.config_dir / "ssps.yaml")
-    runtime.bootstrap(svc)
-    log.info("revenue dates due: %s .. %s for %s", dates[0], dates[-1], [s.name for s in ssps])
-    return [
-        pipeline.new_job(s.name, dates, freeze.frozen_dates(svc.s3, svc.bucket, s.name))
-        for s in ssps
-    ]
+    return runs.daily_jobs(revenue_anchor(context, current.tz), ssps, services(current))
+
+
+def plan_chances(context: Any) -> list[dict[str, Any]]:
+    """A chance run's jobs: the (SSP, date) pairs whose fetch chance this run is."""
+    current = settings()
+    ssps = registry.load_registry(current.config_dir / "ssps.yaml")
+    logical = context.get("logical_date")
+    if logical is None:
+        logical = context["dag_run"].run_after
+    at = calendar.as_local(logical, dt.UTC)
+    return runs.chance_jobs(at, ssps, services(current))
 
 
 Step = Callable[[dict[str, Any]], dict[str, Any]]
@@ -159,7 +158,11 @@ def publish(job: dict[str, Any]) -> dict[str, Any]:
 
 @about_the_job
 def finalize(job: dict[str, Any]) -> dict[str, Any]:
-    """Freeze due dates, book adjustments, allocate frozen dates, then settle: alert once."""
+    """Freeze due dates, book adjustments, allocate frozen dates, then settle the incidents.
+
+    A run that opens an incident fails this task once (ActionableAlert, no
+    retries) and its notifier pages; all-clears are delivered without failing.
+    """
     current = settings()
     svc = services(current)
     job = pipeline.freeze_step(job, svc)
@@ -167,43 +170,28 @@ def finalize(job: dict[str, Any]) -> dict[str, Any]:
     emit_metrics(job, "freeze")
     emit_metrics(job, "allocate")
     try:
-        pipeline.raise_if_actionable(job, svc)
+        notices = pipeline.raise_if_actionable(job, svc)
     except ActionableFailure as exc:
-        raise ActionableAlert(str(exc), [a.to_dict() for a in exc.alerts]) from exc
+        raise ActionableAlert(str(exc), exc.alerts) from exc
+    if notices:
+        deliver(notices, current)
     return job
 
 
 def close_month(context: Any) -> dict[str, Any]:
-    """Close the month before this run (or params.month); alert once if it cannot be closed."""
-    from ssp_revenue import allocation, close, report
-    from ssp_revenue.alerts import Alert, AlertLedger
-    from ssp_revenue.errors import Reason
+    """Close the month before this run (or params.month); one incident if it cannot be closed."""
+    from ssp_revenue import close
 
     current = settings()
     svc = services(current)
-    runtime.bootstrap(svc)
     run_after = context.get("logical_date") or context["dag_run"].run_after
-    runtime.start_run(current, svc.clock, run_after)
     explicit = (context.get("params") or {}).get("month")
-    if explicit:
-        month = close.Month.parse(explicit)
-    else:
-        month = close.Month.before(run_after.astimezone(current.tz).date())
     names = [s.name for s in registry.load_registry(current.config_dir / "ssps.yaml")]
     try:
-        inputs = allocation.AllocationInputs.from_config(current.config_dir)
-        issue = close.close_month(month, names, settings=current, s3=svc.s3, catalog=svc.catalog,
-                                  inputs=inputs, now=svc.clock.now())
-    except (close.NotClosable, ValueError) as exc:
-        alert = Alert("all", month.first, Reason.NOT_CLOSABLE.value, "close", f"{month}: {exc}")
-        claimed = AlertLedger(svc.s3, svc.bucket).claim(alert, svc.clock.now())
-        raise ActionableAlert(str(exc), [alert.to_dict()] if claimed else []) from exc
-    page = report.render(month, names, close.parse_csv(issue.csv), status=f"Closed, issue {issue.issue}",
-                         settings=current, s3=svc.s3, catalog=svc.catalog, inputs=inputs,
-                         as_of=parse_instant(issue.manifest["closed_at"]))
-    key = close.issue_key(month, issue.issue, f"revenue-{month}.html")
-    lake.put_once(svc.s3, svc.bucket, key, page.encode(), ContentType="text/html; charset=utf-8")
-    log.info("%s: %s issue %s, total %s JPY; report s3://%s/%s", issue.state, month, issue.issue,
-             issue.manifest["totals_jpy"]["total_jpy"], svc.bucket, key)
-    return {"month": str(month), "issue": issue.issue, "state": issue.state,
-            "sha256": issue.manifest["sha256"], "report": key}
+        result, notices = runs.close_run(calendar.as_local(run_after, dt.UTC), names, svc,
+                                         month=close.Month.parse(explicit) if explicit else None)
+    except ActionableFailure as exc:
+        raise ActionableAlert(str(exc), exc.alerts) from exc
+    if notices:
+        deliver(notices, current)
+    return result

@@ -60,16 +60,41 @@ def test_dates_due_is_the_window_ending_at_anchor() -> None:
     assert due == [dt.date(2026, 11, 3), dt.date(2026, 11, 4), dt.date(2026, 11, 5)]
 
 
-@pytest.mark.parametrize(
-    "reason",
-    [Reason.DATA_NOT_READY, Reason.RATE_LIMITED, Reason.SERVER_ERROR, Reason.TIMEOUT,
-     Reason.VALIDATION, Reason.MALFORMED],
-)
-def test_self_healing_reasons_converge_before_cutoff_and_alert_after(reason: Reason) -> None:
+TRANSIENT_REASONS = [Reason.DATA_NOT_READY, Reason.RATE_LIMITED, Reason.SERVER_ERROR, Reason.TIMEOUT,
+                     Reason.VALIDATION, Reason.MALFORMED, Reason.WRONG_CURRENCY, Reason.STORAGE]
+GRACE = dt.timedelta(hours=24)
+
+
+@pytest.mark.parametrize("reason", TRANSIENT_REASONS)
+def test_without_a_freezable_version_a_hiccup_converges_until_cutoff_plus_grace(reason: Reason) -> None:
     cut = dt.datetime(2026, 11, 7, 3, tzinfo=UTC)
-    before = cut - dt.timedelta(seconds=1)
-    assert classify(reason, now=before, cutoff=cut) is Severity.CONVERGING
-    assert classify(reason, now=cut, cutoff=cut) is Severity.ACTIONABLE
+    assert classify(reason, now=cut - dt.timedelta(seconds=1), cutoff=cut, grace=GRACE) is Severity.CONVERGING
+    # The first fetch after the cutoff (the same run freezes the date minutes later).
+    assert classify(reason, now=cut + dt.timedelta(hours=18), cutoff=cut, grace=GRACE) is Severity.CONVERGING
+    assert classify(reason, now=cut + GRACE, cutoff=cut, grace=GRACE) is Severity.ACTIONABLE
+
+
+@pytest.mark.parametrize("reason", TRANSIENT_REASONS)
+def test_with_a_freezable_version_a_hiccup_only_delays_an_adjustment(reason: Reason) -> None:
+    cut = dt.datetime(2026, 11, 7, 3, tzinfo=UTC)
+    for later in (dt.timedelta(0), GRACE, dt.timedelta(days=44)):
+        assert classify(reason, now=cut + later, cutoff=cut, grace=GRACE,
+                        freezable=True) is Severity.CONVERGING
+
+
+def test_no_version_at_the_cutoff_waits_out_the_grace_period_even_if_frozen_is_claimed() -> None:
+    cut = dt.datetime(2026, 11, 7, 3, tzinfo=UTC)
+    reason = Reason.NO_VERSION_AT_CUTOFF
+    assert classify(reason, now=cut, cutoff=cut, grace=GRACE) is Severity.CONVERGING
+    assert classify(reason, now=cut + GRACE, cutoff=cut, grace=GRACE) is Severity.ACTIONABLE
+
+
+@pytest.mark.parametrize("reason", [Reason.LATE_VERSION, Reason.LEDGER_MISMATCH, Reason.LARGE_RESTATEMENT,
+                                    Reason.MISSING_CONNECTION, Reason.RULES])
+def test_what_waiting_cannot_fix_is_actionable_whatever_the_date(reason: Reason) -> None:
+    cut = dt.datetime(2026, 11, 7, 3, tzinfo=UTC)
+    assert classify(reason, now=cut - dt.timedelta(days=2), cutoff=cut, grace=GRACE,
+                    freezable=True) is Severity.ACTIONABLE
 
 
 @pytest.mark.parametrize("reason", [Reason.AUTH, Reason.SCHEMA_DRIFT])
