@@ -65,6 +65,10 @@ class EmulatorControl:
         self._post("/_control/reset", {})
         self.http.delete(self.url + "/_control/faults", timeout=10)
 
+    def clear(self, ssp: str | None = None) -> None:
+        """Clear the faults of one SSP (all when None)."""
+        self.http.delete(self.url + "/_control/faults", params={"ssp": ssp} if ssp else {}, timeout=10)
+
     def set_clock(self, at: dt.datetime) -> None:
         self._post("/_control/clock", {"now": at.isoformat()})
 

@@ -41,6 +41,8 @@ def load_settings() -> Settings:
     if os.environ.get("SSP_REVENUE_STACK_FILE"):
         for key, value in stack.LOCAL_AWS_ENV.items():
             os.environ.setdefault(key, value)
+        # The local stack's time is the emulator's simulated clock.
+        os.environ.setdefault("SSP_REVENUE_CLOCK", "emulator")
     return Settings.from_env()
 
 

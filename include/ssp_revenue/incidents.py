@@ -61,6 +61,7 @@ EVIDENCE_STEP = {
     Reason.MISSING_REFERENCE: "allocate",
     Reason.RULES: "allocate",
     Reason.NOT_CLOSABLE: "close",
+    Reason.LARGE_RESTATEMENT: "adjust",
 }
 
 

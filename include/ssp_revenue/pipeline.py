@@ -244,6 +244,7 @@ def freeze_step(job: dict[str, Any], services: Services) -> dict[str, Any]:
                         job["ssp"], day, "adjust",
                         f"restatement after the freeze: batch {booked.sequence}, {booked.rows} keys, "
                         f"revenue {booked.revenue_delta:+}; drift from frozen {booked.drift_from_frozen:+}"))
+                _ran(job, "adjust", day)
                 adjustments.check_threshold(booked, result.entry, settings)
         except PipelineError as exc:
             _failed(job, exc, "freeze", day, services, now)
