@@ -119,18 +119,22 @@ def test_malformed_batch_is_quarantined_and_the_old_version_stays(lake_env, emul
     assert job["published"][0]["outcome"] == "published"
 
 
-def test_validation_failure_after_cutoff_is_actionable(lake_env, emulator) -> None:
-    emulator.set_clock(run_instant(DAY) + dt.timedelta(days=3))  # past cutoff (D + 60 h)
+def test_a_wrong_currency_past_cutoff_and_grace_opens_one_incident_with_its_consequence(
+        lake_env, emulator) -> None:
+    emulator.set_clock(run_instant(DAY) + dt.timedelta(days=3))  # past cutoff (D + 60 h) + 24 h grace
     emulator.fault("adpulse", "wrong_currency", date=DAY, times=1)
     job = run(lake_env)
     failed, missing = [o for o in job["outcomes"] if o["severity"] != "ok"]
-    assert failed["severity"] == "actionable" and failed["reason"] == "validation_failed"
+    assert failed["severity"] == "actionable" and failed["reason"] == "wrong_currency"
     assert "currency" in failed["detail"]
     # ...and with nothing validated by cutoff + grace, the date itself is reported.
     assert (missing["step"], missing["reason"], missing["severity"]) == (
         "freeze", "no_version_at_cutoff", "actionable")
-    with pytest.raises(Exception, match="actionable"):
-        pipeline.raise_if_actionable(job)
+    with pytest.raises(Exception, match="1 incident") as raised:
+        pipeline.raise_if_actionable(job, lake_env.services)
+    [page] = raised.value.alerts
+    assert (page["incident_id"], page["dates"]) == ("adpulse.wrong_currency.1", [DAY.isoformat()])
+    assert list(page["consequences"]) == [DAY.isoformat()]  # not paged on its own
 
 
 def test_schema_drift_is_actionable_and_publishes_nothing(lake_env, emulator) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ssp_revenue import adjustments, calendar, freeze, pipeline
-from ssp_revenue.alerts import AlertLedger
+from ssp_revenue.incidents import IncidentBook, Problem
 
 from .conftest import Lake, run_instant
 
@@ -147,12 +147,12 @@ def test_restatement_after_freeze_is_booked_once_and_final_is_untouched(
     later = cut + dt.timedelta(days=2)  # the 40 h restatement has happened
     emulator.set_clock(later)
     job = pipeline.run_ssp(env.config, [day], env.connector(), env.services)
-    assert [a.reason for a in pipeline.settle(job, env.services)] == ["large_restatement"]
+    assert [i.problem.reason for i in pipeline.settle(job, env.services).opened] == ["large_restatement"]
     emulator.set_clock(later + dt.timedelta(hours=1))
     job = pipeline.run_ssp(env.config, [day], env.connector(), env.services)  # seen again
     pipeline.settle(job, env.services)
     assert not [o for o in job["outcomes"] if o["step"] == "adjust"]
-    assert job["alerts"] == []  # the large restatement is alerted once, not per run
+    assert job["notices"] == []  # the large restatement is one incident, not a page per run
 
     truth = emulator.truth("adpulse", day, later)
     rows = env.engine().query(
@@ -228,14 +228,14 @@ def test_scheduler_down_for_one_day_heals_without_alert(quiet_env: Lake, emulato
             continue
         job = daily_run(env, emulator, day)
         pipeline.settle(job, env.services)
-        assert job["alerts"] == [], job["alerts"]
+        assert job["notices"] == [], job["notices"]
     frozen = freeze.frozen_dates(env.services.s3, env.settings.bucket, "adpulse")
     assert frozen == {START + dt.timedelta(days=n) for n in range(5)}
     entries = [freeze.read_ledger(env.services.s3, env.settings.bucket, "adpulse", d) for d in frozen]
     assert not any(e.late for e in entries if e)
 
 
-def test_two_missed_runs_freeze_one_date_late_with_exactly_one_alert(quiet_env: Lake, emulator: Any) -> None:
+def test_two_missed_runs_freeze_one_date_late_with_exactly_one_incident(quiet_env: Lake, emulator: Any) -> None:
     """Runs at D+1 and D+2 are a date's only chances before its 60 h cutoff."""
     env = quiet_env
     missed = {START + dt.timedelta(days=2), START + dt.timedelta(days=3)}  # runs on the 4th and 5th
@@ -246,14 +246,14 @@ def test_two_missed_runs_freeze_one_date_late_with_exactly_one_alert(quiet_env: 
             continue
         job = daily_run(env, emulator, day)
         pipeline.settle(job, env.services)
-        alerts += job["alerts"]
+        alerts += [n for n in job["notices"] if n["event"] == "opened"]
     late_day = START + dt.timedelta(days=2)
     assert [(a["revenue_date"], a["reason"]) for a in alerts] == [(late_day.isoformat(), "late_version")]
     entry = freeze.read_ledger(env.services.s3, env.settings.bucket, "adpulse", late_day)
     assert entry is not None and entry.late
 
 
-def test_down_past_cutoff_and_grace_alerts_once_per_date(quiet_env: Lake, emulator: Any) -> None:
+def test_down_past_cutoff_and_grace_opens_one_incident_per_date(quiet_env: Lake, emulator: Any) -> None:
     env = quiet_env
     daily_run(env, emulator, START)
     # Down for five days; a run comes back when START+1 .. START+3 are past cutoff + grace.
@@ -263,15 +263,16 @@ def test_down_past_cutoff_and_grace_alerts_once_per_date(quiet_env: Lake, emulat
         dates = calendar.dates_due(day, 8, start=START)
         job = pipeline.run_ssp(env.config, dates, env.connector(), env.services)
         pipeline.settle(job, env.services)
-        alerts += job["alerts"]
+        alerts += [n for n in job["notices"] if n["event"] == "opened"]
     missing = sorted(a["revenue_date"] for a in alerts if a["reason"] == "no_version_at_cutoff")
     assert missing == [(START + dt.timedelta(days=n)).isoformat() for n in (1, 2, 3)]
     # The date whose grace period the returning run falls in is frozen late instead.
     late = [a["revenue_date"] for a in alerts if a["reason"] == "late_version"]
     assert late == [(START + dt.timedelta(days=4)).isoformat()]
     assert len(alerts) == 4  # and nothing twice, though the second run saw them all again
-    markers = AlertLedger(env.services.s3, env.settings.bucket)
-    assert markers.sent("adpulse", START + dt.timedelta(days=1)) == ["no_version_at_cutoff"]
+    book = IncidentBook(env.services.s3, env.settings.bucket)
+    problem = Problem("adpulse", "no_version_at_cutoff", START + dt.timedelta(days=1))
+    assert [(i.problem, i.is_open) for i in book.history("adpulse") if i.problem == problem] == [(problem, True)]
 
 
 def test_delta_includes_keys_that_appear_or_vanish() -> None:
