@@ -49,8 +49,9 @@ def chances_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str,
     day (available_after and the cutoff are both daily), so a stock,
     serialisable timetable says them; no plugin must be importable by the
     scheduler, and no run sits in the triggerer for a day. The daily DAG keeps
-    its data-interval runs and their meaning. No catchup: a missed chance is
-    covered by the next chance or the daily run.
+    its data-interval runs and their meaning. Catchup follows the daily DAG's
+    (``SSP_REVENUE_CATCHUP``, off by default: a missed chance is covered by the
+    next chance or the daily run).
     """
     settings = Settings.from_env(environ)
     ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
@@ -61,7 +62,7 @@ def chances_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str,
         "schedule": MultipleCronTriggerTimetable(*crons, timezone=settings.business_tz) if crons else None,
         "start_date": _start(settings),
         "end_date": end,
-        "catchup": False,
+        "catchup": settings.catchup,
     }
 
 

@@ -18,7 +18,7 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 
 def test_every_dag_file_imports_without_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert {"ssp_revenue_daily", "ssp_revenue_monthly_close"} <= set(dagbag.dag_ids)
+    assert {"ssp_revenue_daily", "ssp_revenue_chances", "ssp_revenue_monthly_close"} <= set(dagbag.dag_ids)
 
 
 def test_importing_the_dag_does_no_heavy_work() -> None:
@@ -125,3 +125,39 @@ def test_the_monthly_close_ends_with_the_close_of_the_last_dates_month() -> None
     assert args["end_date"] == dt.datetime(2026, 11, 3, 9, 0, tzinfo=TOKYO)
     assert args["schedule"].expression == "0 9 3 * *" and args["catchup"] is False
     assert monthly_dag_arguments({})["end_date"] is None
+
+
+def test_the_chance_dag_runs_when_the_schedule_says_and_its_plan_is_the_replays(dagbag: Any) -> None:
+    """What the scheduler would run for ssp_revenue_chances over two days equals the chance
+    runs of ssp_revenue.schedule (which ``ssp-revenue replay`` runs), and each (SSP, date)
+    gets at least three fetches between its availability and its cutoff."""
+    from airflow.serialization.encoders import encode_timetable
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.trigger import MultipleCronTriggerTimetable
+
+    from ssp_revenue import calendar, registry, schedule
+    from ssp_revenue.settings import Settings
+
+    dag = dagbag.get_dag("ssp_revenue_chances")
+    assert type(dag.timetable).__name__ == "MultipleCronTriggerTimetable" and dag.max_active_runs == 1
+    # What the scheduler runs: the core timetable the definition serialises to.
+    serialised = encode_timetable(dag.timetable)["__var"]
+    timetable = MultipleCronTriggerTimetable(*serialised["expressions"], timezone=serialised["timezone"])
+    assert set(dag.task_ids) == {"plan", "per_ssp.fetch", "per_ssp.validate", "per_ssp.publish",
+                                 "per_ssp.finalize"}
+    settings = Settings.from_env()
+    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
+    start = calendar.date_start(dt.date(2026, 11, 10), TOKYO)
+    end = start + dt.timedelta(days=2)
+    restriction = TimeRestriction(earliest=start, latest=end, catchup=True)
+    info = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    made = []
+    while info is not None and info.run_after < end:
+        made.append(info.run_after)
+        info = timetable.next_dagrun_info(last_automated_data_interval=info.data_interval,
+                                              restriction=restriction)
+    planned = [r.due for r in schedule.runs_between(start, end, ssps, settings) if r.kind == "chance"]
+    assert made == planned
+    for config in ssps:
+        attempts = schedule.attempts_before_cutoff(config, dt.date(2026, 11, 10), settings)
+        assert len(attempts) >= 3, config.name

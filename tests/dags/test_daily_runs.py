@@ -82,14 +82,15 @@ def test_revoked_credentials_fail_the_run_loudly(
     assert "failed" in str(run.state)
     assert states(run)["per_ssp.finalize[0]"].endswith("failed")  # adpulse: map index 0
     assert states(run)["per_ssp.finalize[1]"].endswith("success")  # xchange is not blocked
-    assert [(a["revenue_date"], a["reason"]) for a in alerts()] == [(DAY.isoformat(), "auth")]
-    # The next run sees the same problem: logged, not alerted again.
+    assert [(a["event"], a["incident_id"]) for a in alerts()] == [("opened", "adpulse.auth.1")]
+    assert DAY.isoformat() in alerts()[0]["dates"]
+    # The next run sees the same problem: the incident is updated, nobody paged again.
     again = local.run_day(daily_dag, DAY, clock, minutes_after=30)
     assert "success" in str(again.state)
     assert len(alerts()) == 1
 
 
-def test_a_missing_connection_alerts_once_naming_the_ssp_without_retries(
+def test_a_missing_connection_opens_one_incident_naming_the_ssp_without_retries(
     daily_dag: Any, airflow_lake: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from ssp_revenue.alerts import LakeAlertLog
@@ -103,8 +104,9 @@ def test_a_missing_connection_alerts_once_naming_the_ssp_without_retries(
     assert str(tis["per_ssp.finalize[0]"].state).endswith("failed")
     assert tis["per_ssp.finalize[0]"].try_number == 1
     assert str(tis["per_ssp.finalize[1]"].state).endswith("success")  # xchange is not blocked
-    sent = [(a["ssp"], a["revenue_date"], a["reason"]) for a in alerts()]
-    assert sent == [("adpulse", DAY.isoformat(), "missing_connection")]
+    sent = [(a["event"], a["ssp"], a["reason"]) for a in alerts()]
+    assert sent == [("opened", "adpulse", "missing_connection")]
+    assert DAY.isoformat() in alerts()[0]["dates"]
     shared = LakeAlertLog(airflow_lake.s3, airflow_lake.settings.bucket).read()
     assert [(a["ssp"], a["reason"]) for a in shared] == [("adpulse", "missing_connection")]
 

@@ -78,5 +78,5 @@ def test_two_dag_runs_for_the_same_date_at_once_give_one_result(
     from ssp_revenue.alerts import AlertLog
 
     alerts = AlertLog(Path(os.environ["SSP_REVENUE_ALERTS_LOG"])).read()
-    keys = [(a["ssp"], a["revenue_date"], a["reason"]) for a in alerts]
-    assert len(keys) == len(set(keys)), "an alert was sent by both runs"
+    keys = [(a["incident_id"], a["event"]) for a in alerts]
+    assert len(keys) == len(set(keys)), "an incident was paged by both runs"

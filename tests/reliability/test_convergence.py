@@ -24,8 +24,8 @@ import pytest
 
 from ssp_revenue import calendar, freeze, incidents, publish, registry, replay, runtime, schedule
 from ssp_revenue.alerts import LakeAlertLog
-from ssp_revenue.credentials import emulator_credentials
 from ssp_revenue.connectors import RetryPolicy, connector_class
+from ssp_revenue.credentials import emulator_credentials
 from ssp_revenue.pipeline import Services
 
 pytestmark = pytest.mark.integration
