@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: venv lock browser services demo test lint typecheck unit integration dags scheduler airflow bench down clean
+.PHONY: soak venv lock browser services demo test lint typecheck unit integration dags scheduler airflow bench down clean
 
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -78,6 +78,11 @@ airflow: venv services
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# The random-fault replay of tests/reliability/test_convergence.py for 30 days with
+# production windows (refetch 7, adjustments 45); `make test` runs 4 days.
+soak: venv
+	SSP_REVENUE_SOAK_DAYS=30 $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability/test_convergence.py -k hiccups
 
 down: venv
 	$(BIN)/python -m ssp_revenue_airflow.topology down

@@ -136,7 +136,13 @@ def main(argv: list[str] | None = None) -> int:
               f"sha256 {manifest['sha256']}")
         print(f"accounting CSV: {out / f'accounting-{month}.csv'}")
         print(f"HTML report (open it in a browser): {report}")
-    print(f"\nAlerts: {local_dir / 'alerts.jsonl'} (large restatements are alerted once per date)")
+    from ssp_revenue import registry as ssp_registry
+    from ssp_revenue import status
+
+    print("\n== ssp-revenue status: what an operator sees")
+    ssps = ssp_registry.load_registry(settings.config_dir / "ssps.yaml")
+    print(status.render(engine, clock.now(), ssps, settings))
+    print(f"\nNotices (incidents opened and resolved): {local_dir / 'alerts.jsonl'}")
     print(
         "\nThe stack is still up. Query more with, for example:\n"
         '  .venv/bin/ssp-revenue query "SELECT * FROM publish_log ORDER BY fetched_at"\n'

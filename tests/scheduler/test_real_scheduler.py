@@ -217,7 +217,7 @@ def test_the_same_sequence_through_dag_test_gives_the_same_lake(
     print(f"\nthe same {len(SEQUENCE)} daily runs through dag.test(): {took:.1f}s")
 
 
-def test_revoked_credentials_alert_once_without_retries(deployment: Deployment, emulator: Any) -> None:
+def test_revoked_credentials_open_one_incident_without_retries(deployment: Deployment, emulator: Any) -> None:
     from ssp_revenue.alerts import LakeAlertLog
 
     emulator.fault("adpulse", "revoked_credentials")
@@ -229,7 +229,8 @@ def test_revoked_credentials_alert_once_without_retries(deployment: Deployment, 
     assert [t[0] for t in failed] == ["per_ssp.finalize"], states
     assert failed[0][3] == 1  # an ActionableAlert is not retried
     services = lake_services(deployment.bucket)
-    alerts = LakeAlertLog(services.s3, deployment.bucket).read()
-    assert alerts and {a["ssp"] for a in alerts} == {"adpulse"}
-    assert {a["reason"] for a in alerts} == {"auth"}
-    assert all(a["revenue_date"] for a in alerts)
+    notices = LakeAlertLog(services.s3, deployment.bucket).read()
+    # One page for the SSP's credentials, listing every date of the window, not one per date.
+    assert [(n["event"], n["incident_id"]) for n in notices] == [("opened", "adpulse.auth.1")]
+    assert len(notices[0]["dates"]) == int(pipeline_environment(deployment.bucket)["SSP_REVENUE_ADJUSTMENT_DAYS"])
+    assert notices[0]["runbook"] == "docs/runbook.md#auth"
