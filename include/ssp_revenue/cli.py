@@ -71,14 +71,19 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Fetch, validate and publish one SSP (or all) for a date range, in this process."""
-    settings = load_settings()
+def _pipeline_context(settings: Settings,
+                      ssp: str | None = None) -> tuple[Services, list[registry.SspConfig]]:
+    """The lake's services (bootstrapped) and the registry, or one SSP of it."""
     services = runtime.services_for(settings)
     runtime.bootstrap(services)
     ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
-    if args.ssp:
-        ssps = [registry.find(ssps, args.ssp)]
+    return services, [registry.find(ssps, ssp)] if ssp else ssps
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Fetch, validate and publish one SSP (or all) for a date range, in this process."""
+    settings = load_settings()
+    services, ssps = _pipeline_context(settings, args.ssp)
     if args.date:
         first = dt.date.fromisoformat(args.date)
         last = dt.date.fromisoformat(args.to) if args.to else first
@@ -130,10 +135,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     settings = settings.replace(clock="replay")
-    services = runtime.services_for(settings)
-    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
-    if args.ssp:
-        ssps = [registry.find(ssps, args.ssp)]
+    services, ssps = _pipeline_context(settings, args.ssp)
     start, end = _instant(args.date_from, settings), _instant(args.date_to, settings)
     report = replay.replay(start, end, services=services, ssps=ssps,
                            connectors=_connector_for(settings, services),
@@ -144,9 +146,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings()
-    services = runtime.services_for(settings)
-    runtime.bootstrap(services)
-    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
+    services, ssps = _pipeline_context(settings)
     engine = engine_for(settings, glue=services.catalog.glue, s3=services.s3)
     print(status.render(engine, services.clock.now(), ssps, settings))
     return 0

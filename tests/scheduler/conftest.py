@@ -91,18 +91,25 @@ def deployment(stack_state: dict[str, object]) -> Iterator[Deployment]:
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
     }
-    # The replay clock only moves forward: start the simulated world before the first
-    # run is due, whatever earlier tests left on the shared emulator.
+    yield from started(stack_state, extra, bucket, FIRST)
+
+
+def started(stack_state: dict[str, object], extra: dict[str, str], bucket: str,
+            first: dt.date) -> Iterator[Deployment]:
+    """A fresh deployment, the simulated world reset to before ``first``'s run is due
+    (the replay clock only moves forward, whatever earlier tests left on the shared
+    emulator); stopped, and the emulator reset, afterwards."""
     from ssp_revenue import calendar
 
     from ..conftest import EmulatorControl
 
     control = EmulatorControl(str(stack_state["emulator_url"]))
     control.reset()
-    control.set_clock(calendar.run_logical_date(FIRST, ZoneInfo("Asia/Tokyo")))
+    control.set_clock(calendar.run_logical_date(first, ZoneInfo("Asia/Tokyo")))
     deployment = Deployment(extra, bucket)
     deployment.up(fresh=True)
     try:
         yield deployment
     finally:
+        control.reset()
         deployment.down()

@@ -23,7 +23,7 @@ import yaml
 from ssp_revenue import calendar, freeze, incidents, publish, registry, schedule
 from ssp_revenue.settings import Settings
 
-from .conftest import Deployment, pipeline_environment
+from .conftest import Deployment, pipeline_environment, started
 from .test_real_scheduler import lake_services
 
 pytestmark = pytest.mark.scheduler
@@ -50,18 +50,7 @@ def chances(stack_state: dict[str, object], tmp_path_factory: pytest.TempPathFac
         "SSP_REVENUE_CATCHUP": "true",
         "SSP_REVENUE_RETRY_DELAY_SECONDS": "5",
     }
-    from ..conftest import EmulatorControl
-
-    control = EmulatorControl(str(stack_state["emulator_url"]))
-    control.reset()
-    control.set_clock(calendar.run_logical_date(DAY, TOKYO))
-    deployment = Deployment(extra, bucket)
-    deployment.up(fresh=True)
-    try:
-        yield deployment
-    finally:
-        control.reset()
-        deployment.down()
+    yield from started(stack_state, extra, bucket, DAY)
 
 
 def test_the_scheduler_makes_the_chance_runs_and_the_daily_runs_freeze_their_versions(
