@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import datetime as dt
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def test_every_ssp_date_gets_three_spread_chances_after_its_data_and_before_its_
         assert all(ready <= t <= cut - schedule.LAST_CHANCE_BEFORE_CUTOFF for t in chances)
         assert all(calendar.as_local(t, TZ).minute == 0 for t in chances)
         # Spread: no two within a quarter of the window, so one bad hour does not take them all.
-        gaps = [b - a for a, b in zip(chances, chances[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(chances)]
         assert min(gaps) >= (cut - ready) / 4
         assert len(schedule.attempts_before_cutoff(config, day, SETTINGS)) >= 4
 
