@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import datetime as dt
+import itertools
 from pathlib import Path
 
 import pytest
