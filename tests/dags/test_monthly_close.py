@@ -1,4 +1,4 @@
-"""The monthly close DAG: refuses with one actionable alert, then closes and files the report."""
+"""The monthly close DAG: refuses with one incident, then closes, files the report and resolves it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def close_run(dag: Any, day: dt.date) -> Any:
     return dag.test(logical_date=instant, run_after=instant)
 
 
-def test_the_previous_month_is_closed_or_alerted_once(
+def test_the_previous_month_is_closed_or_one_incident_opened_until_it_is(
     dagbag: Any, airflow_lake: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SSP_REVENUE_START_DATE", FIRST.isoformat())
@@ -62,4 +62,7 @@ def test_the_previous_month_is_closed_or_alerted_once(
         services.settings.config_dir / "ssps.yaml")}
     page = services.s3.get_object(Bucket=bucket, Key=close.issue_key(month, 1, "revenue-2026-11.html"))
     assert b"Closed, issue 1" in page["Body"].read()
-    assert len(log.read_text().splitlines()) == 1
+    # The incident the refusal opened is resolved by the close: one page, one all-clear.
+    notices = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(n["event"], n["incident_id"]) for n in notices] == [
+        ("opened", "all.month_not_closable.2026-11-01.1"), ("resolved", "all.month_not_closable.2026-11-01.1")]
