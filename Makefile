@@ -82,7 +82,8 @@ bench: venv
 # The random-fault replay of tests/reliability/test_convergence.py for 30 days with
 # production windows (refetch 7, adjustments 45); `make test` runs 4 days.
 soak: venv
-	SSP_REVENUE_SOAK_DAYS=30 $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability/test_convergence.py -k hiccups
+	SSP_REVENUE_SOAK_DAYS=30 $(BIN)/pytest -q -s -p no:cacheprovider --timeout 7200 \
+		tests/reliability/test_convergence.py -k hiccups
 
 down: venv
 	$(BIN)/python -m ssp_revenue_airflow.topology down
