@@ -244,16 +244,15 @@ class IncidentBook:
 class Review:
     """What one run did to the incidents of one SSP."""
 
+    at: dt.datetime
     opened: list[Incident] = dataclasses.field(default_factory=list)
     updated: list[Incident] = dataclasses.field(default_factory=list)
     resolved: list[Incident] = dataclasses.field(default_factory=list)
-    at: dt.datetime | None = None
 
     def notices(self) -> list[dict[str, Any]]:
         """Pages for opened incidents and all-clears for resolved ones; updates page nobody."""
-        assert self.at is not None or not (self.opened or self.resolved)
-        return ([i.notice("opened", self.at) for i in self.opened]  # type: ignore[arg-type]
-                + [i.notice("resolved", self.at) for i in self.resolved])  # type: ignore[arg-type]
+        return ([i.notice("opened", self.at) for i in self.opened]
+                + [i.notice("resolved", self.at) for i in self.resolved])
 
 
 def _latest(history: list[Incident], problem: Problem) -> Incident | None:
@@ -290,7 +289,7 @@ def review(
 
     # Consequences: a date frozen late, or not at all, because of an SSP-wide problem.
     wide = [i for i in history if i.problem.revenue_date is None]
-    attached: dict[int, dict[str, str]] = {}
+    attached: dict[str, dict[str, str]] = {}  # incident id -> consequences to add
     for problem in sorted(p for p in actionable if Reason(p.reason) in CONSEQUENCES):
         day = problem.revenue_date
         assert day is not None
@@ -301,7 +300,7 @@ def review(
             continue
         text = f"{problem.reason}: {actionable[problem][0].detail}"
         if cause is not None:
-            attached.setdefault(id(cause), {})[day.isoformat()] = text
+            attached.setdefault(cause.incident_id, {})[day.isoformat()] = text
         else:
             assert fresh is not None
             actionable[fresh].append(dataclasses.replace(actionable[problem][0], detail=text))
@@ -323,8 +322,8 @@ def review(
         (result.opened if won else result.updated).append(incident)
 
     for incident in history:
-        if id(incident) in attached and book.note(incident, at=at, dates=(),
-                                                  consequences=attached[id(incident)]):
+        if incident.incident_id in attached and book.note(
+                incident, at=at, dates=(), consequences=attached[incident.incident_id]):
             result.updated.append(incident)
     for incident in history:
         if not incident.is_open or incident.problem in actionable:
@@ -355,8 +354,17 @@ def review(
             continue
         if book.resolve(incident, at=at, detail=why):
             result.resolved.append(incident)
-    changed = {id(i) for i in result.opened + result.resolved}
-    result.updated = list({id(i): i for i in result.updated if id(i) not in changed}.values())
+    changed = {i.incident_id for i in result.opened + result.resolved}
+    result.updated = list({i.incident_id: i for i in result.updated if i.incident_id not in changed}.values())
+    return result
+
+
+def settle(ssp: str, outcomes: list[StepOutcome], ran: dict[str, list[str]], *, s3: Any,
+           catalog: GlueCatalog, at: dt.datetime, window_start: dt.date) -> Review:
+    """Review one run's outcomes and record the changes in the ``incidents`` table."""
+    result = review(ssp, outcomes, ran, book=IncidentBook(s3, catalog.bucket), at=at,
+                    window_start=window_start)
+    record(result, s3=s3, catalog=catalog)
     return result
 
 
@@ -393,7 +401,6 @@ def record(result: Review, *, s3: Any, catalog: GlueCatalog) -> int:
         body = sink.getvalue()
         prefix = lake.partition_prefix(TABLE, ssp, day)
         digest = hashlib.sha256(body).hexdigest()[:12]
-        assert result.at is not None
         lake.put_once(s3, catalog.bucket, f"{prefix}{lake.stamp(result.at)}-{digest}.parquet", body)
         if catalog.get_partition(TABLE, day.isoformat(), ssp) is None:
             catalog.set_partition(TABLE, day.isoformat(), ssp, lake.s3_uri(catalog.bucket, prefix))

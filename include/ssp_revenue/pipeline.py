@@ -95,7 +95,8 @@ def _freezable(job: dict[str, Any], day: dt.date, now: dt.datetime, services: Se
     known: dict[str, bool] = job.setdefault("freezable", {})
     if text not in known:
         history = publish.read_publish_log(services.s3, services.bucket, job["ssp"], day)
-        known[text] = any(row["fetched_at"] <= cut for row in history.to_pylist())
+        chosen, late = freeze.choose_version(history, cut, dt.timedelta(0))  # the freeze's own rule
+        known[text] = chosen is not None and not late
     return known[text]
 
 
@@ -311,11 +312,8 @@ def settle(job: dict[str, Any], services: Services) -> incidents.Review:
     now = services.clock.now()
     seen = outcomes(job)
     events.record(seen, s3=services.s3, catalog=services.catalog, clock=FixedClock(now))
-    result = incidents.review(
-        job["ssp"], seen, job.get("ran", {}), book=incidents.IncidentBook(services.s3, services.bucket),
-        at=now, window_start=services.window_start(now),
-    )
-    incidents.record(result, s3=services.s3, catalog=services.catalog)
+    result = incidents.settle(job["ssp"], seen, job.get("ran", {}), s3=services.s3,
+                              catalog=services.catalog, at=now, window_start=services.window_start(now))
     for incident in result.updated:
         log.warning("incident %s still open, not paged again: %s", incident.incident_id,
                     ", ".join(d.isoformat() for d in sorted(incident.dates)))

@@ -90,7 +90,11 @@ def close_run(at: dt.datetime, names: list[str], services: Services,
     runtime.start_run(settings, services.clock, at)
     month = month or close.Month.before(calendar.as_local(at, settings.tz).date())
     now = services.clock.now()
-    book = incidents.IncidentBook(services.s3, services.bucket)
+
+    def settle(outcomes: list[StepOutcome], ran: dict[str, list[str]]) -> incidents.Review:
+        return incidents.settle(incidents.EVERY_SSP, outcomes, ran, s3=services.s3, catalog=services.catalog,
+                                at=now, window_start=services.window_start(now))
+
     try:
         inputs = allocation.AllocationInputs.from_config(settings.config_dir)
         issue = close.close_month(month, names, settings=settings, s3=services.s3,
@@ -98,17 +102,13 @@ def close_run(at: dt.datetime, names: list[str], services: Services,
     except (close.NotClosable, ValueError) as exc:
         problem = StepOutcome(incidents.EVERY_SSP, month.first, "close", Severity.ACTIONABLE,
                               f"{month}: {exc}", Reason.NOT_CLOSABLE)
-        result = incidents.review(incidents.EVERY_SSP, [problem], {}, book=book, at=now,
-                                  window_start=services.window_start(now))
-        incidents.record(result, s3=services.s3, catalog=services.catalog)
+        result = settle([problem], {})
         notices = result.notices()
         if result.opened:
             raise ActionableFailure([problem], notices) from exc
         log.warning("month %s still not closable, incident already open: %s", month, exc)
         return {"month": str(month), "state": "not_closable"}, notices
-    result = incidents.review(incidents.EVERY_SSP, [], {"close": [month.first.isoformat()]}, book=book,
-                              at=now, window_start=services.window_start(now))
-    incidents.record(result, s3=services.s3, catalog=services.catalog)
+    result = settle([], {"close": [month.first.isoformat()]})
     page = report.render(month, names, close.parse_csv(issue.csv), status=f"Closed, issue {issue.issue}",
                          settings=settings, s3=services.s3, catalog=services.catalog, inputs=inputs,
                          as_of=parse_instant(issue.manifest["closed_at"]))
