@@ -49,8 +49,8 @@ def one_day(session: Session, day: dt.date, phases: dict[str, list[float]]) -> N
             report = connector.fetch(day)
         with timed(phases, "land raw"):
             key = lake.land_raw(services.s3, settings.bucket, ssp=SSP, revenue_date=day,
-                                fetched_at=at, body=report.body, extension=report.extension,
-                                facts=report.facts)
+                                body=report.body, extension=report.extension,
+                                facts=report.facts).key
         with timed(phases, "parse + normalise"):
             parsed = connector_class(config.style).parse(config, report.body, report.facts, day)
         with timed(phases, "validate (GX + exact totals)"):

@@ -48,8 +48,8 @@ def load_month(session: Session, days: list[dt.date], rows: int) -> None:
                 clock=clock, retry=RetryPolicy(attempts=3), business_tz=settings.business_tz)
             report = connector.fetch(day)
             key = lake.land_raw(services.s3, settings.bucket, ssp=config.name, revenue_date=day,
-                                fetched_at=at, body=report.body, extension=report.extension,
-                                facts=report.facts)
+                                body=report.body, extension=report.extension,
+                                facts=report.facts).key
             parsed = connector_class(config.style).parse(config, report.body, report.facts, day)
             publish_batch(parsed.table, ssp=config.name, revenue_date=day, fetched_at=at, raw_object=key,
                           expected_version=None, s3=services.s3, catalog=services.catalog, clock=clock)

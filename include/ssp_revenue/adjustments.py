@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ssp_revenue import lake, publish, schema
+from ssp_revenue import lake, logs, publish, schema
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.errors import FreezeProblem, Reason
 from ssp_revenue.freeze import LedgerEntry
@@ -44,7 +44,9 @@ def _batch_key(ssp: str, revenue_date: dt.date, sequence: int) -> str:
 
 
 def read_batches(s3: Any, bucket: str, ssp: str, revenue_date: dt.date) -> pa.Table:
-    return lake.read_partition_files(s3, bucket, TABLE, ssp, revenue_date, schema.REVENUE_ADJUSTMENTS)
+    # Not compacted: a batch's sequence is claimed by its key, so its files stay where they were put.
+    prefix = lake.partition_prefix(TABLE, ssp, revenue_date)
+    return lake.read_parquet_files(s3, bucket, schema.REVENUE_ADJUSTMENTS, logs.files(s3, bucket, prefix))
 
 
 def delta(old: pa.Table, new: pa.Table) -> pa.Table:

@@ -120,7 +120,7 @@ def allocate_frozen(entry: freeze.LedgerEntry, *, inputs: AllocationInputs, s3: 
 
 def read_allocation(location: str, s3: Any) -> pa.Table:
     bucket, prefix = lake.split_uri(location)
-    return lake.read_parquet_files(s3, bucket, prefix, schema.ALLOCATION_FINAL)
+    return lake.read_parquet_files(s3, bucket, schema.ALLOCATION_FINAL, lake.parquet_keys(s3, bucket, prefix))
 
 
 def _yen_by_target(table: pa.Table) -> dict[str, int]:

@@ -25,6 +25,7 @@ PARQUET_OUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 TABLES: dict[str, pa.Schema] = {
     "revenue": schema.REVENUE,
     "publish_log": schema.PUBLISH_LOG,
+    "fetch_log": schema.FETCH_LOG,
     "revenue_final": schema.REVENUE_FINAL,
     "revenue_adjustments": schema.REVENUE_ADJUSTMENTS,
     "pipeline_events": schema.PIPELINE_EVENTS,

@@ -134,7 +134,7 @@ def freeze_date(
     if now < cut:
         return FreezeResult(ssp, revenue_date, "open", detail=f"cutoff at {cut.isoformat()}")
 
-    log = publish.read_publish_log(s3, bucket, ssp, revenue_date)
+    log = publish.read_publish_log(s3, catalog, ssp, revenue_date)
     chosen, late = choose_version(log, cut, settings.grace)
     if chosen is None:
         raise FreezeProblem(

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import io
 import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ssp_revenue import lake, schema
+from ssp_revenue import lake, logs, schema
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import parse_instant
 from ssp_revenue.errors import Reason
@@ -396,12 +393,6 @@ def record(result: Review, *, s3: Any, catalog: GlueCatalog) -> int:
     for row in rows:
         by_partition.setdefault((row["revenue_date"], row["ssp"]), []).append(row)
     for (day, ssp), items in sorted(by_partition.items()):
-        sink = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(items, schema=schema.INCIDENTS), sink)
-        body = sink.getvalue()
-        prefix = lake.partition_prefix(TABLE, ssp, day)
-        digest = hashlib.sha256(body).hexdigest()[:12]
-        lake.put_once(s3, catalog.bucket, f"{prefix}{lake.stamp(result.at)}-{digest}.parquet", body)
-        if catalog.get_partition(TABLE, day.isoformat(), ssp) is None:
-            catalog.set_partition(TABLE, day.isoformat(), ssp, lake.s3_uri(catalog.bucket, prefix))
+        logs.append(s3, catalog, TABLE, ssp, day, pa.Table.from_pylist(items, schema=schema.INCIDENTS),
+                    at=result.at)
     return len(rows)

@@ -1,12 +1,19 @@
 """The lake's object layout on S3, and the write-once raw and quarantine areas.
 
-    raw/ssp=S/revenue_date=D/fetched_at=T/<sha256>.<ext>
+    raw/ssp=S/revenue_date=D/<sha256>.<ext>                 each distinct body once
     quarantine/ssp=S/revenue_date=D/fetched_at=T/<sha256>.json
     tables/<table>/revenue_date=D/ssp=S/version=<hash>/part-*.parquet
+    tables/<log>/revenue_date=D/ssp=S/<stamp>-<id>.parquet   append-only, as written
+    tables/<log>/generation=<g>/revenue_date=D/ssp=S/part-00000.parquet   compacted
+
+Lakes written before raw bodies were stored once hold
+``raw/ssp=S/revenue_date=D/fetched_at=T/<sha256>.<ext>``: those keys are named
+by publish_log and the rows' lineage and are still read as they are.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -36,11 +43,9 @@ def stamp(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def raw_key(ssp: str, revenue_date: dt.date, fetched_at: dt.datetime, digest: str, ext: str) -> str:
-    return (
-        f"raw/ssp={partition_value(ssp)}/revenue_date={revenue_date.isoformat()}/"
-        f"fetched_at={stamp(fetched_at)}/{digest}.{ext}"
-    )
+def raw_key(ssp: str, revenue_date: dt.date, digest: str, ext: str) -> str:
+    """One key per distinct body of an (SSP, date): a refetch of the same bytes lands nowhere new."""
+    return f"raw/ssp={partition_value(ssp)}/revenue_date={revenue_date.isoformat()}/{digest}.{ext}"
 
 
 def quarantine_key(ssp: str, revenue_date: dt.date, fetched_at: dt.datetime, digest: str) -> str:
@@ -84,25 +89,48 @@ def put_once(s3: Any, bucket: str, key: str, body: bytes, **extra: Any) -> bool:
     return True
 
 
+@dataclasses.dataclass(frozen=True)
+class LandedBody:
+    key: str
+    sha256: str
+    size: int
+    stored: bool  # False: the same bytes were already landed for this (SSP, date)
+
+
 def land_raw(
     s3: Any,
     bucket: str,
     *,
     ssp: str,
     revenue_date: dt.date,
-    fetched_at: dt.datetime,
     body: bytes,
     extension: str,
     facts: Mapping[str, Any],
-) -> str:
-    """Store a fetched body untouched, named by its sha256; what the API said goes beside it."""
+) -> LandedBody:
+    """Store a fetched body untouched, named by its sha256, once per (SSP, date).
+
+    The first landing's facts go beside it; every fetch's own facts are its
+    fetch_log row (the parse reads those, not these).
+    """
     digest = hashlib.sha256(body).hexdigest()
-    key = raw_key(ssp, revenue_date, fetched_at, digest, extension)
-    put_once(
+    key = raw_key(ssp, revenue_date, digest, extension)
+    if exists(s3, bucket, key):  # do not upload a large body only to have the put refused
+        return LandedBody(key, digest, len(body), False)
+    stored = put_once(
         s3, bucket, key, body,
         Metadata={"report-facts": json.dumps(facts, sort_keys=True, default=str)},
     )
-    return key
+    return LandedBody(key, digest, len(body), stored)
+
+
+def exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise StorageError(f"head s3://{bucket}/{key} failed: {exc}") from exc
+    return True
 
 
 def read_raw(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
@@ -144,21 +172,42 @@ def quarantine(
     return key
 
 
-def read_partition_files(
-    s3: Any, bucket: str, table: str, ssp: str, revenue_date: dt.date, schema: pa.Schema
-) -> pa.Table:
-    """Every Parquet file of an append-only partition (publish_log, adjustments), in key order."""
-    return read_parquet_files(s3, bucket, partition_prefix(table, ssp, revenue_date), schema)
-
-
-def read_parquet_files(s3: Any, bucket: str, prefix: str, schema: pa.Schema) -> pa.Table:
-    """Every Parquet file under a prefix, in key order, as one table of ``schema``."""
-    keys = sorted(list_keys(s3, bucket, prefix))
+def read_parquet_files(s3: Any, bucket: str, schema: pa.Schema, keys: list[str]) -> pa.Table:
+    """These Parquet objects, in this order, as one table of ``schema``."""
     tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
               for k in keys]
     if not tables:
         return schema.empty_table()
     return pa.concat_tables(tables).cast(schema)
+
+
+FOOTER_READ = 64 * 1024
+
+
+def read_footer(s3: Any, bucket: str, key: str) -> pq.FileMetaData | None:
+    """An object's Parquet footer, in one suffix-range GET (two if the footer is larger
+    than ``FOOTER_READ``); None if the object is missing or not Parquet."""
+    try:
+        reply = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{FOOTER_READ}")
+    except ClientError:
+        return None
+    tail = reply["Body"].read()
+    size = int(str(reply.get("ContentRange", "")).rpartition("/")[2] or len(tail))
+    if len(tail) < 12 or tail[-4:] != b"PAR1":
+        return None
+    needed = int.from_bytes(tail[-8:-4], "little") + 8
+    if needed > len(tail) and needed <= size:
+        tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{needed}")["Body"].read()
+    try:
+        return pq.read_metadata(io.BytesIO(tail))
+    except (pa.ArrowException, OSError):
+        return None
+
+
+def parquet_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """The Parquet objects directly under ``prefix`` (not in its subfolders), in key order."""
+    return sorted(k for k in list_keys(s3, bucket, prefix)
+                  if k.endswith(".parquet") and "/" not in k[len(prefix):])
 
 
 def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:

@@ -9,10 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 from typing import Any
 
-from ssp_revenue import adjustments, allocation, calendar, events, freeze, incidents, lake, publish
+import pyarrow as pa
+
+from ssp_revenue import (
+    adjustments,
+    allocation,
+    calendar,
+    events,
+    freeze,
+    incidents,
+    lake,
+    logs,
+    publish,
+    schema,
+)
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, FixedClock, parse_instant
 from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
@@ -94,7 +108,7 @@ def _freezable(job: dict[str, Any], day: dt.date, now: dt.datetime, services: Se
         return False
     known: dict[str, bool] = job.setdefault("freezable", {})
     if text not in known:
-        history = publish.read_publish_log(services.s3, services.bucket, job["ssp"], day)
+        history = publish.read_publish_log(services.s3, services.catalog, job["ssp"], day)
         chosen, late = freeze.choose_version(history, cut, dt.timedelta(0))  # the freeze's own rule
         known[text] = chosen is not None and not late
     return known[text]
@@ -123,23 +137,39 @@ def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Servic
             report = connector.fetch(day)
             _ran(job, "fetch", day)
             fetched_at = services.clock.now()
-            key = lake.land_raw(
+            landed = lake.land_raw(
                 services.s3, services.bucket, ssp=job["ssp"], revenue_date=day,
-                fetched_at=fetched_at, body=report.body, extension=report.extension,
-                facts=report.facts,
+                body=report.body, extension=report.extension, facts=report.facts,
             )
+            facts = json.loads(json.dumps(dict(report.facts), sort_keys=True, default=str))
+            identity = type(connector).report_identity(landed.sha256, facts)
+            log_fetch(job["ssp"], day, fetched_at, landed, identity, facts, services)
         except PipelineError as exc:
             if exc.reason is not Reason.AUTH:
                 _ran(job, "fetch", day)  # the SSP answered: our credentials were good
             _failed(job, exc, "fetch", day, services, now)
             continue
         job["fetched"].append(
-            {"revenue_date": text, "raw_object": key, "fetched_at": fetched_at.isoformat()}
+            {"revenue_date": text, "raw_object": landed.key, "fetched_at": fetched_at.isoformat(),
+             "report": identity, "facts": facts}
         )
         _metric(job, "fetch", "reports_fetched", 1)
         _metric(job, "fetch", "bytes_fetched", len(report.body))
-        _record(job, StepOutcome.ok(job["ssp"], day, "fetch", f"landed {key}"))
+        _metric(job, "fetch", "bytes_stored", landed.size if landed.stored else 0)
+        what = "landed" if landed.stored else "same body as"
+        _record(job, StepOutcome.ok(job["ssp"], day, "fetch", f"{what} {landed.key}"))
     return job
+
+
+def log_fetch(ssp: str, day: dt.date, fetched_at: dt.datetime, landed: lake.LandedBody,
+              identity: str, facts: dict[str, Any], services: Services) -> None:
+    """One fetch_log row per fetch: the proof of what was served when, stored or not."""
+    row = {"revenue_date": day, "ssp": ssp, "fetched_at": fetched_at, "sha256": landed.sha256,
+           "bytes": landed.size, "report": identity, "facts": json.dumps(facts, sort_keys=True),
+           "raw_object": lake.s3_uri(services.bucket, landed.key), "stored": landed.stored}
+    logs.append(services.s3, services.catalog, "fetch_log", ssp, day,
+                pa.Table.from_pylist([row], schema=schema.FETCH_LOG), at=fetched_at,
+                tag=landed.sha256[:12])
 
 
 def fetch_unavailable(job: dict[str, Any], message: str, reason: Reason,
@@ -152,10 +182,14 @@ def fetch_unavailable(job: dict[str, Any], message: str, reason: Reason,
     return job
 
 
-def read_landed(config: SspConfig, services: Services, key: str, day: dt.date) -> ParsedReport:
-    """Parse a landed raw body: the only input of validate and publish, so both see the same rows."""
-    body, facts = lake.read_raw(services.s3, services.bucket, key)
-    return connector_class(config.style).parse(config, body, facts, day)
+def read_landed(config: SspConfig, services: Services, item: dict[str, Any], day: dt.date) -> ParsedReport:
+    """Parse a landed raw body: the only input of validate and publish, so both see the same rows.
+
+    The fetch's own facts come with the item (a body stored once keeps only its
+    first landing's facts beside it).
+    """
+    body, stored_facts = lake.read_raw(services.s3, services.bucket, item["raw_object"])
+    return connector_class(config.style).parse(config, body, item.get("facts", stored_facts), day)
 
 
 def validate_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
@@ -165,8 +199,15 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
         _ran(job, "validate", day)
+        live = publish.live_report(services.catalog, config.name, day)
+        if live is not None and live.parameters["report"] == item.get("report"):
+            version = live.parameters["source_version"]
+            job["validated"].append({**item, "version": version, "unchanged": True})
+            _record(job, StepOutcome.ok(config.name, day, "validate",
+                                        f"same report as live version {version}: validation reused"))
+            continue
         try:
-            parsed = read_landed(config, services, key, day)
+            parsed = read_landed(config, services, item, day)
             report = validate(parsed, config=config, revenue_date=day, file=key)
         except PipelineError as exc:
             exc.located(ssp=config.name, revenue_date=day, file=key)
@@ -194,13 +235,19 @@ def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> 
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
         try:
-            parsed = read_landed(config, services, key, day)
-            result = publish_batch(
-                parsed.table, ssp=config.name, revenue_date=day,
-                fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
-                expected_version=item["version"], s3=services.s3,
-                catalog=services.catalog, clock=FixedClock(now),
-            )
+            live = publish.live_report(services.catalog, config.name, day) if item.get("unchanged") else None
+            if live is not None and live.parameters["report"] == item.get("report"):
+                result = publish.publish_unchanged(
+                    live, fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
+                    s3=services.s3, catalog=services.catalog, clock=FixedClock(now))
+            else:  # a full load (or the partition moved since validate: load what was fetched)
+                parsed = read_landed(config, services, item, day)
+                result = publish_batch(
+                    parsed.table, ssp=config.name, revenue_date=day,
+                    fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
+                    expected_version=item["version"], s3=services.s3,
+                    catalog=services.catalog, clock=FixedClock(now), report=item.get("report", ""),
+                )
         except PipelineError as exc:
             _failed(job, exc, "publish", day, services, now)
             continue

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import io
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from ssp_revenue import lake, schema
+from ssp_revenue import catalog as catalog_mod
+from ssp_revenue import lake, logs, schema
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock
 from ssp_revenue.content import encode, encoded_hash
@@ -93,29 +95,6 @@ def parquet_bytes(table: pa.Table, digest: str) -> bytes:
     return sink.getvalue()
 
 
-FOOTER_READ = 64 * 1024
-
-
-def read_footer(s3: Any, bucket: str, key: str) -> pq.FileMetaData | None:
-    """An object's Parquet footer, in one suffix-range GET (two if the footer is larger
-    than ``FOOTER_READ``); None if the object is missing or not Parquet."""
-    try:
-        reply = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{FOOTER_READ}")
-    except ClientError:
-        return None
-    tail = reply["Body"].read()
-    size = int(str(reply.get("ContentRange", "")).rpartition("/")[2] or len(tail))
-    if len(tail) < 12 or tail[-4:] != b"PAR1":
-        return None
-    needed = int.from_bytes(tail[-8:-4], "little") + 8
-    if needed > len(tail) and needed <= size:
-        tail = s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=-{needed}")["Body"].read()
-    try:
-        return pq.read_metadata(io.BytesIO(tail))
-    except (pa.ArrowException, OSError):
-        return None
-
-
 def verify_version(
     s3: Any, bucket: str, key: str, *, digest: str, rows: int, revenue_date: dt.date
 ) -> bool:
@@ -125,7 +104,7 @@ def verify_version(
     Not its size: a copy of the same figures in another row order (a racing
     publish) is just as complete and has other bytes.
     """
-    meta = read_footer(s3, bucket, key)
+    meta = lake.read_footer(s3, bucket, key)
     if meta is None:
         return False
     kv = meta.metadata or {}
@@ -160,8 +139,13 @@ def publish_batch(
     s3: Any,
     catalog: GlueCatalog,
     clock: Clock,
+    report: str = "",
 ) -> PublishResult:
-    """Publish one validated (SSP, date) batch. Idempotent; see the module docstring."""
+    """Publish one validated (SSP, date) batch. Idempotent; see the module docstring.
+
+    ``report`` is the fetch's report identity (body sha256 and content facts): kept
+    on the partition so the next fetch of the same report can skip the whole load.
+    """
     day = revenue_date.isoformat()
     with ThreadPoolExecutor(max_workers=1) as lookup:  # the Glue round trip overlaps the hashing
         live = lookup.submit(catalog.get_partition, TABLE, day, ssp)
@@ -200,19 +184,20 @@ def publish_batch(
                     f"read-back of {key} does not match what was written; partition not switched",
                     ssp=ssp, revenue_date=revenue_date,
                 )
-        catalog.set_partition(
-            TABLE, day, ssp, location,
-            {"source_version": version, "row_count": str(totals.rows),
-             "revenue_total": str(totals.revenue), "previous_version": previous or ""},
-        )
-        outcome = "published"
-    elif not logged(s3, bucket, ssp, revenue_date, version):
-        # Switched by a run that died before its publish_log row: finish its record.
-        assert current is not None
-        previous = current.parameters.get("previous_version") or None
+        catalog.set_partition(TABLE, day, ssp, location,
+                              _parameters(version, totals, _currency(encoded), previous, report))
         outcome = "published"
     else:
-        outcome = "unchanged"
+        assert current is not None
+        # Same figures, maybe from other bytes or in a lake older than these parameters.
+        params = _parameters(version, totals, _currency(encoded),
+                             current.parameters.get("previous_version") or None,
+                             report or current.parameters.get("report", ""))
+        if params != current.parameters:
+            catalog.set_partition(TABLE, day, ssp, current.location, params)
+            current = dataclasses.replace(current, parameters=params)
+        return _log_unchanged(current, ssp=ssp, revenue_date=revenue_date, fetched_at=fetched_at,
+                              raw_object=raw_object, s3=s3, catalog=catalog, clock=clock)
 
     result = PublishResult(ssp, revenue_date, version, previous, outcome, location, totals)
     log_publish(result, fetched_at=fetched_at, published_at=clock.now(),
@@ -221,10 +206,53 @@ def publish_batch(
     return result
 
 
-def logged(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version: str) -> bool:
+def _parameters(version: str, totals: Totals, currency: str, previous: str | None,
+                report: str) -> dict[str, str]:
+    """What the partition says of its live version: enough to log an unchanged publish
+    without reading it."""
+    return {"source_version": version, "row_count": str(totals.rows),
+            "revenue_total": str(totals.revenue), "impressions": str(totals.impressions),
+            "clicks": str(totals.clicks), "currency": currency,
+            "previous_version": previous or "", "report": report}
+
+
+def live_report(catalog: GlueCatalog, ssp: str, revenue_date: dt.date) -> catalog_mod.Partition | None:
+    """The live partition, if it names the report identity it was published from."""
+    current = catalog.get_partition(TABLE, revenue_date.isoformat(), ssp)
+    return current if current is not None and current.parameters.get("report") else None
+
+
+def publish_unchanged(current: catalog_mod.Partition, *, fetched_at: dt.datetime, raw_object: str,
+                      s3: Any, catalog: GlueCatalog, clock: Clock) -> PublishResult:
+    """Log a fetch of the report the partition already holds: no parse, no write, no switch."""
+    return _log_unchanged(current, ssp=current.ssp, revenue_date=dt.date.fromisoformat(current.revenue_date),
+                          fetched_at=fetched_at, raw_object=raw_object, s3=s3, catalog=catalog, clock=clock)
+
+
+def _log_unchanged(current: catalog_mod.Partition, *, ssp: str, revenue_date: dt.date,
+                   fetched_at: dt.datetime, raw_object: str, s3: Any, catalog: GlueCatalog,
+                   clock: Clock) -> PublishResult:
+    params = current.parameters
+    version = version_of(current.location) or params.get("source_version", "")
+    totals = Totals(rows=int(params.get("row_count", "0")), impressions=int(params.get("impressions", "0")),
+                    clicks=int(params.get("clicks", "0")),
+                    revenue=decimal.Decimal(params.get("revenue_total", "0")))
+    previous: str | None = version
+    outcome = "unchanged"
+    if not logged(s3, catalog, ssp, revenue_date, version):
+        # Switched by a run that died before its publish_log row: finish its record.
+        outcome, previous = "published", params.get("previous_version") or None
+    result = PublishResult(ssp, revenue_date, version, previous, outcome, current.location, totals)
+    log_publish(result, fetched_at=fetched_at, published_at=clock.now(),
+                raw_object=lake.s3_uri(catalog.bucket, raw_object),
+                currency=params.get("currency", ""), s3=s3, catalog=catalog)
+    return result
+
+
+def logged(s3: Any, catalog: GlueCatalog, ssp: str, revenue_date: dt.date, version: str) -> bool:
     """Whether publish_log records any publish of ``version`` for the (SSP, date)."""
-    prefix = lake.partition_prefix("publish_log", ssp, revenue_date)
-    return any(k.endswith(f"-{version}.parquet") for k in lake.list_keys(s3, bucket, prefix))
+    history = read_publish_log(s3, catalog, ssp, revenue_date)
+    return version in set(history["version"].to_pylist())
 
 
 def _currency(encoded: pa.Table) -> str:
@@ -260,15 +288,8 @@ def log_publish(
         "location": result.location,
     }
     table = pa.Table.from_pylist([row], schema=schema.PUBLISH_LOG)
-    prefix = lake.partition_prefix("publish_log", result.ssp, result.revenue_date)
-    key = f"{prefix}{lake.stamp(fetched_at)}-{result.version}.parquet"
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    lake.put_once(s3, catalog.bucket, key, sink.getvalue())
-    day = result.revenue_date.isoformat()
-    if catalog.get_partition("publish_log", day, result.ssp) is None:
-        catalog.set_partition("publish_log", day, result.ssp, lake.s3_uri(catalog.bucket, prefix))
-    return key
+    return logs.append(s3, catalog, "publish_log", result.ssp, result.revenue_date, table,
+                       at=fetched_at, tag=result.version)
 
 
 def read_version(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version: str) -> pa.Table:
@@ -282,7 +303,7 @@ def read_version(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version:
     return pq.read_table(io.BytesIO(body)).cast(schema.REVENUE)
 
 
-def read_publish_log(s3: Any, bucket: str, ssp: str, revenue_date: dt.date) -> pa.Table:
+def read_publish_log(s3: Any, catalog: GlueCatalog, ssp: str, revenue_date: dt.date) -> pa.Table:
     """Every publish of one (SSP, date), oldest fetch first."""
-    log = lake.read_partition_files(s3, bucket, "publish_log", ssp, revenue_date, schema.PUBLISH_LOG)
-    return log.sort_by([("fetched_at", "ascending")])
+    log = logs.read(s3, catalog, "publish_log", ssp, revenue_date, schema.PUBLISH_LOG)
+    return log.sort_by([("fetched_at", "ascending"), ("published_at", "ascending")])

@@ -87,10 +87,10 @@ def _stacked(series: dict[str, dict[dt.date, int]], dates: list[dt.date], title:
     return _figure_html(figure, title)
 
 
-def drift(ssp: str, day: dt.date, s3: Any, bucket: str) -> float | None:
+def drift(ssp: str, day: dt.date, s3: Any, catalog: GlueCatalog) -> float | None:
     """Percent the frozen revenue differs from the first version published for the date."""
-    entry = freeze.read_ledger(s3, bucket, ssp, day)
-    log = publish.read_publish_log(s3, bucket, ssp, day)
+    entry = freeze.read_ledger(s3, catalog.bucket, ssp, day)
+    log = publish.read_publish_log(s3, catalog, ssp, day)
     if entry is None or log.num_rows == 0:
         return None
     first = decimal.Decimal(log["revenue"][0].as_py())
@@ -123,7 +123,7 @@ def render(
     colours = palette(ssps)
     figure = go.Figure()
     for ssp in sorted(ssps):
-        points = [(d, drift(ssp, d, s3, settings.bucket)) for d in dates]
+        points = [(d, drift(ssp, d, s3, catalog)) for d in dates]
         known = [(d.isoformat(), v) for d, v in points if v is not None]
         figure.add_scatter(name=ssp, mode="lines+markers", x=[d for d, _ in known], y=[v for _, v in known],
                            line_color=colours[ssp])

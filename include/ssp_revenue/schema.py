@@ -96,6 +96,22 @@ PIPELINE_EVENTS = pa.schema(
 )
 
 
+# One row per fetch that returned a body, identical or not: when, which bytes, what the API
+# said, and the raw object those bytes are stored in (each distinct body once).
+FETCH_LOG = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("bytes", pa.int64(), nullable=False),
+        pa.field("report", pa.string(), nullable=False),  # body sha256 + content facts: parse's input
+        pa.field("facts", pa.string(), nullable=False),  # the API's facts for this fetch, JSON
+        pa.field("raw_object", pa.string(), nullable=False),
+        pa.field("stored", pa.bool_(), nullable=False),  # false: the body was already landed
+    ]
+)
+
 # Frozen revenue split between allocation targets, in whole yen.
 YEN = pa.decimal128(18, 0)
 ALLOCATION_FINAL = pa.schema(
@@ -166,4 +182,6 @@ def athena_type(arrow_type: pa.DataType) -> str:
         return "date"
     if pa.types.is_timestamp(arrow_type):
         return "timestamp"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
     raise TypeError(f"no Athena type for {arrow_type}")

@@ -51,8 +51,8 @@ def test_bad_report_is_rejected_clearly_and_publishes_nothing(lake_env: Lake, em
         facts["totals"] = totals
     body = path.read_bytes()
     key = lake.land_raw(env.services.s3, env.settings.bucket, ssp=ssp, revenue_date=DAY,
-                        fetched_at=fetched_at, body=body, extension=path.name.split(".", 1)[1],
-                        facts=facts)
+                                body=body, extension=path.name.split(".", 1)[1],
+                        facts=facts).key
     job = pipeline.new_job(ssp, [DAY])
     job["fetched"] = [{"revenue_date": DAY.isoformat(), "raw_object": key,
                        "fetched_at": fetched_at.isoformat()}]

@@ -130,7 +130,7 @@ def test_a_fortnight_of_hiccups_pages_nobody_and_freezes_the_truth(lake_settings
             assert entry is not None, (config.name, day)
             frozen_late += entry.late
             cut = calendar.cutoff(day, tz, env.settings.freeze_hours)
-            fetches = publish.read_publish_log(env.services.s3, env.settings.bucket, config.name, day).to_pylist()
+            fetches = publish.read_publish_log(env.services.s3, env.services.catalog, config.name, day).to_pylist()
             last = max(r["fetched_at"] for r in fetches if r["fetched_at"] <= cut)
             assert entry.fetched_at == last and not entry.late, (config.name, day)
             truth = env.emulator.truth(config.name, day, entry.fetched_at)

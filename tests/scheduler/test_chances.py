@@ -78,7 +78,7 @@ def test_the_scheduler_makes_the_chance_runs_and_the_daily_runs_freeze_their_ver
 
     services = lake_services(chances.bucket)
     for config in ssps:
-        fetches = publish.read_publish_log(services.s3, chances.bucket, config.name, DAY).to_pylist()
+        fetches = publish.read_publish_log(services.s3, services.catalog, config.name, DAY).to_pylist()
         before = [f for f in fetches if f["fetched_at"] <= cut]
         # nihon's first chance failed validation (still writing): its other chances remain.
         assert len(before) >= (2 if config.name == "nihon" else 3), (config.name, before)
@@ -93,7 +93,7 @@ def test_the_scheduler_makes_the_chance_runs_and_the_daily_runs_freeze_their_ver
     for config in ssps:
         entry = freeze.read_ledger(services.s3, chances.bucket, config.name, DAY)
         assert entry is not None and not entry.late, config.name
-        fetches = publish.read_publish_log(services.s3, chances.bucket, config.name, DAY).to_pylist()
+        fetches = publish.read_publish_log(services.s3, services.catalog, config.name, DAY).to_pylist()
         assert entry.fetched_at == max(f["fetched_at"] for f in fetches if f["fetched_at"] <= cut)
         truth = emulator.truth(config.name, DAY, entry.fetched_at)
         assert (entry.row_count, entry.impressions) == (truth["rows"], truth["impressions"])

@@ -42,6 +42,7 @@ class AsyncJobConnector(ReportConnector):
     style: ClassVar[str] = "async_job"
     expected_columns: ClassVar[tuple[str, ...]] = tuple(COLUMN_TYPES)
     extension: ClassVar[str] = "csv.gz"
+    request_facts: ClassVar[frozenset[str]] = frozenset({"report_id"})
 
     max_polls: int = 80
     # Polls back off from 0.25 s to 10 s: quick for small reports, gentle on the API quota.

@@ -38,6 +38,7 @@ class FileDropConnector(ReportConnector):
     style: ClassVar[str] = "file_drop"
     expected_columns: ClassVar[tuple[str, ...]] = tuple(COLUMN_TYPES)
     extension: ClassVar[str] = "csv"
+    request_facts: ClassVar[frozenset[str]] = frozenset({"etag", "delivered_at"})
 
     def _s3(self) -> Any:
         import boto3

@@ -38,6 +38,7 @@ class ServiceAccountJobConnector(ReportConnector):
     style: ClassVar[str] = "service_account_job"
     expected_columns: ClassVar[tuple[str, ...]] = tuple(COLUMN_TYPES)
     extension: ClassVar[str] = "csv.gz"
+    request_facts: ClassVar[frozenset[str]] = frozenset({"operation"})
     max_polls: int = 60
     _token: str | None = None
     _token_expires: dt.datetime | None = None
