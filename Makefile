@@ -7,7 +7,7 @@ UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: soak venv lock browser services demo test lint typecheck unit integration dags scheduler airflow bench down clean
+.PHONY: bench-iceberg soak venv lock browser services demo test lint typecheck unit integration dags scheduler airflow bench down clean
 
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON)"; exit 1; }
@@ -78,6 +78,15 @@ airflow: venv services
 
 bench: venv
 	$(BIN)/python -m benchmarks
+
+# The table-format spike (Iceberg through PyIceberg + Glue vs the Hive switch), in its own venv.
+bench-iceberg:
+	test -x .venv-iceberg/bin/python || $(PYTHON) -m venv .venv-iceberg
+	.venv-iceberg/bin/pip install -q uv==$(UV_VERSION)
+	.venv-iceberg/bin/uv pip sync -q --python .venv-iceberg/bin/python requirements-dev.txt
+	.venv-iceberg/bin/uv pip install -q --python .venv-iceberg/bin/python -r benchmarks/requirements-iceberg.txt
+	.venv-iceberg/bin/uv pip install -q --python .venv-iceberg/bin/python --no-deps -e .
+	.venv-iceberg/bin/python -m benchmarks.iceberg_spike
 
 # The random-fault replay of tests/reliability/test_convergence.py for 30 days with
 # production windows (refetch 7, adjustments 45); `make test` runs 4 days.
