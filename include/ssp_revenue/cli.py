@@ -17,6 +17,7 @@ from ssp_revenue import (
     close,
     credentials,
     freeze,
+    maintenance,
     registry,
     replay,
     report,
@@ -149,6 +150,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     services, ssps = _pipeline_context(settings)
     engine = engine_for(settings, glue=services.catalog.glue, s3=services.s3)
     print(status.render(engine, services.clock.now(), ssps, settings))
+    return 0
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    services = runtime.services_for(settings)
+    done = maintenance.compact(services.s3, services.catalog, settings, services.clock.now(),
+                               everything=args.all)
+    for item in done:
+        print(f"{item.table} {item.revenue_date} {item.ssp}: {item.files_before} files -> 1 "
+              f"({item.rows} rows) at {item.location}")
+    print(f"compacted {len(done)} partitions")
+    return 0
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    services = runtime.services_for(settings)
+    grace = dt.timedelta(days=args.older_than) if args.older_than is not None else None
+    chosen = maintenance.vacuum_lake(services.s3, services.catalog, settings, services.clock.now(),
+                                     apply=args.apply, grace=grace)
+    print(chosen.summary(applied=args.apply))
+    if not args.apply:
+        print("dry run: nothing deleted (--apply deletes)")
     return 0
 
 
@@ -308,6 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", required=True, help="YYYY-MM")
     p.add_argument("--out", default=".local/reports")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("compact", help="rewrite the closed dates' small log files as one per partition")
+    p.add_argument("--all", action="store_true", help="open dates too")
+    p.set_defaults(func=cmd_compact)
+
+    p = sub.add_parser("vacuum", help="delete superseded versions and compacted-away files (dry run)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", dest="apply", action="store_false", default=False,
+                      help="print what would go and how many bytes (the default)")
+    mode.add_argument("--apply", dest="apply", action="store_true", help="delete them")
+    p.add_argument("--older-than", type=int, metavar="DAYS",
+                   help="superseded for longer than this (default SSP_REVENUE_READER_GRACE_DAYS, 7)")
+    p.set_defaults(func=cmd_vacuum)
 
     p = sub.add_parser("emulator", help="the SSP emulator alone")
     p.add_argument("action", choices=["serve"])

@@ -35,6 +35,10 @@ from ssp_revenue.catalog import GlueCatalog
 
 COMPACTED = "part-00000.parquet"
 META_SOURCES = b"ssp_revenue.compacted_from"
+META_COMPACTED_AT = b"ssp_revenue.compacted_at"
+# Compacted by the maintenance DAG; revenue_adjustments is not: a batch claims its sequence
+# number by its key, which must stay where it was put.
+COMPACTABLE = ("publish_log", "fetch_log", "pipeline_events", "incidents")
 # Each table's "when was this row written" column: what compaction orders by and --as-of filters on.
 WRITTEN_AT = {
     "publish_log": "published_at",
@@ -119,8 +123,23 @@ class Compaction:
     location: str | None  # the new generation's prefix; None when nothing needed compacting
 
 
+def compacted_at(s3: Any, bucket: str, prefix: str) -> dt.datetime | None:
+    """When a generation was compacted (our clock, not S3's), or None for a prefix of appends."""
+    meta = _footer(s3, bucket, prefix + COMPACTED)
+    stamp = (meta.metadata or {}).get(META_COMPACTED_AT) if meta is not None else None
+    return dt.datetime.fromisoformat(stamp.decode()) if stamp else None
+
+
+def held(s3: Any, bucket: str, prefix: str) -> set[str]:
+    """The append files whose rows a prefix holds: its compacted file's sources and its own files."""
+    names = {k[len(prefix):] for k in files(s3, bucket, prefix)}
+    if COMPACTED in names:
+        names = (names - {COMPACTED}) | compacted_sources(s3, bucket, prefix)
+    return names
+
+
 def compact_partition(s3: Any, catalog: GlueCatalog, table: str, ssp: str, revenue_date: dt.date,
-                      schema: pa.Schema) -> Compaction:
+                      schema: pa.Schema, *, now: dt.datetime) -> Compaction:
     """Rewrite a partition's files as one, in a new generation; see the module docstring."""
     bucket = catalog.bucket
     old = live_prefix(catalog, table, ssp, revenue_date)
@@ -131,16 +150,17 @@ def compact_partition(s3: Any, catalog: GlueCatalog, table: str, ssp: str, reven
     if len(names) <= 1:
         return Compaction(table, ssp, revenue_date, len(names), 0, None)
     # What the files hold, whether plain appends or an earlier generation's compacted file.
-    held: list[str] = []
+    holds: list[str] = []
     for name in names:
-        held.extend(sorted(compacted_sources(s3, bucket, old)) if name == COMPACTED else [name])
+        holds.extend(sorted(compacted_sources(s3, bucket, old)) if name == COMPACTED else [name])
     rows = lake.read_parquet_files(s3, bucket, schema, listed)
     order = WRITTEN_AT.get(table)
     if order and order in rows.column_names:
         rows = rows.sort_by([(order, "ascending")])
-    generation = hashlib.sha256("\n".join(sorted(held)).encode()).hexdigest()[:16]
+    generation = hashlib.sha256("\n".join(sorted(holds)).encode()).hexdigest()[:16]
     new = generation_prefix(table, ssp, revenue_date, generation)
-    body = parquet(rows, {META_SOURCES: json.dumps(sorted(held)).encode()})
+    body = parquet(rows, {META_SOURCES: json.dumps(sorted(holds)).encode(),
+                          META_COMPACTED_AT: now.isoformat().encode()})
     lake.put_once(s3, bucket, new + COMPACTED, body)
     meta = _footer(s3, bucket, new + COMPACTED)
     if meta is None or meta.num_rows != rows.num_rows:
@@ -160,3 +180,21 @@ def _carry_late(s3: Any, bucket: str, old: str, new: str, compacted: set[str]) -
         name = key[len(old):]
         if name not in compacted:
             lake.put_once(s3, bucket, new + name, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def compact_table(s3: Any, catalog: GlueCatalog, table: str, schema: pa.Schema, *,
+                  before: dt.date, now: dt.datetime) -> list[Compaction]:
+    """Compact every partition of a closed date (before ``before``) that has more than one file.
+
+    A partition already compacted is looked at again only if appends came after
+    (a manual rerun of an old date): that costs one listing per partition.
+    """
+    done = []
+    for partition in catalog.partitions(table):
+        day = dt.date.fromisoformat(partition.revenue_date)
+        if day >= before:
+            continue
+        result = compact_partition(s3, catalog, table, partition.ssp, day, schema, now=now)
+        if result.location is not None:
+            done.append(result)
+    return done

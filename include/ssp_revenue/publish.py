@@ -168,24 +168,30 @@ def publish_batch(
         return verify_version(s3, bucket, key, digest=digest, rows=content.num_rows,
                               revenue_date=revenue_date)
 
+    def write() -> None:
+        table = with_lineage(
+            encoded, source_version=version, fetched_at=fetched_at,
+            raw_object=lake.s3_uri(bucket, raw_object),
+        )
+        try:
+            s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table, digest))
+        except ClientError as exc:
+            raise StorageError(f"write {key}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
+        if not complete():  # ours, or a racing publish's copy of the same figures
+            raise StorageError(
+                f"read-back of {key} does not match what was written; partition not switched",
+                ssp=ssp, revenue_date=revenue_date,
+            )
+
     if previous != version:
         if not complete():
-            table = with_lineage(
-                encoded, source_version=version, fetched_at=fetched_at,
-                raw_object=lake.s3_uri(bucket, raw_object),
-            )
-            body = parquet_bytes(table, digest)
-            try:
-                s3.put_object(Bucket=bucket, Key=key, Body=body)
-            except ClientError as exc:
-                raise StorageError(f"write {key}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
-            if not complete():  # ours, or a racing publish's copy of the same figures
-                raise StorageError(
-                    f"read-back of {key} does not match what was written; partition not switched",
-                    ssp=ssp, revenue_date=revenue_date,
-                )
+            write()
         catalog.set_partition(TABLE, day, ssp, location,
                               _parameters(version, totals, _currency(encoded), previous, report))
+        if not complete():
+            # A superseded version coming back, vacuumed between our check and the switch:
+            # write it again at once (readers saw an empty partition for that long at most).
+            write()
         outcome = "published"
     else:
         assert current is not None

@@ -45,6 +45,11 @@ class Settings:
     # Chance runs per (SSP, date) between the SSP's available_after and its cutoff,
     # besides the daily runs (ssp_revenue.schedule).
     fetch_chances: int = 3
+    # How long a superseded version or compacted-away file stays for readers already
+    # running (longer than the longest Athena query), and how far back --as-of reaches.
+    reader_grace_days: int = 7
+    # delete: vacuum deletes; tag: it tags, and an S3 lifecycle rule expires the tagged objects.
+    vacuum_mode: str = "delete"
     # Between a failed task's tries.
     retry_delay_seconds: int = 300
     # system: wall time. emulator: the emulator's simulated clock, moved by the
@@ -66,6 +71,10 @@ class Settings:
     @property
     def grace(self) -> dt.timedelta:
         return dt.timedelta(hours=self.grace_hours)
+
+    @property
+    def reader_grace(self) -> dt.timedelta:
+        return dt.timedelta(days=self.reader_grace_days)
 
     @property
     def uses_athena(self) -> bool:
@@ -95,7 +104,7 @@ class Settings:
                 continue
             if field.name in ("freeze_hours", "refetch_days", "grace_hours", "adjustment_days",
                               "restatement_alert_jpy", "close_day", "retry_delay_seconds",
-                              "fetch_chances"):
+                              "fetch_chances", "reader_grace_days"):
                 values[field.name] = int(raw)
             elif field.name == "restatement_alert_pct":
                 values[field.name] = float(raw)
@@ -123,6 +132,10 @@ class Settings:
             raise ValueError(f"{PREFIX}FETCH_CHANCES must be 0..12, got {self.fetch_chances}")
         if not 1 <= self.close_day <= 28:
             raise ValueError(f"{PREFIX}CLOSE_DAY must be 1..28, got {self.close_day}")
+        if self.reader_grace_days < 1:
+            raise ValueError(f"{PREFIX}READER_GRACE_DAYS must be at least 1, got {self.reader_grace_days}")
+        if self.vacuum_mode not in ("delete", "tag"):
+            raise ValueError(f"{PREFIX}VACUUM_MODE must be 'delete' or 'tag', got {self.vacuum_mode!r}")
         if self.clock not in ("system", "emulator", "replay"):
             raise ValueError(f"{PREFIX}CLOCK must be 'system', 'emulator' or 'replay', got {self.clock!r}")
         if self.clock in ("emulator", "replay") and not self.emulator_url:
