@@ -61,7 +61,7 @@ class Readers:
         while not self.stop.is_set():
             try:
                 seen = everything(self.env)
-            except Exception as exc:  # noqa: BLE001 - a missing file is what is looked for
+            except Exception as exc:
                 self.problems.append(repr(exc))
                 continue
             self.reads += 1
