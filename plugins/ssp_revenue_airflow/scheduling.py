@@ -84,6 +84,21 @@ def monthly_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str,
     }
 
 
+COMPACT_CRON = "0 4 * * *"  # before the 06:00 daily run; closed dates get no appends anyway
+VACUUM_CRON = "30 4 * * 0"  # weekly, Sunday
+
+
+def upkeep_dag_arguments(cron: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``ssp_revenue_compact`` (daily) and ``ssp_revenue_vacuum`` (weekly): no catchup, since
+    each run does everything that is due by its own clock."""
+    settings = Settings.from_env(environ)
+    return {
+        "schedule": CronTriggerTimetable(cron, timezone=settings.business_tz),
+        "start_date": _start(settings),
+        "catchup": False,
+    }
+
+
 def retry_delay(environ: Mapping[str, str] | None = None) -> dt.timedelta:
     """Between a failed task's tries (``SSP_REVENUE_RETRY_DELAY_SECONDS``)."""
     return dt.timedelta(seconds=Settings.from_env(environ).retry_delay_seconds)

@@ -195,3 +195,27 @@ def close_month(context: Any) -> dict[str, Any]:
     if notices:
         deliver(notices, current)
     return result
+
+
+def compact_closed_dates() -> dict[str, Any]:
+    """One file per partition for every closed date of the append-only tables."""
+    from ssp_revenue import maintenance
+
+    current = settings()
+    svc = services(current)
+    done = maintenance.compact(svc.s3, svc.catalog, current, svc.clock.now())
+    log.info("compacted %d partitions (%d files into %d)", len(done),
+             sum(c.files_before for c in done), len(done))
+    return {"partitions": len(done), "files_before": sum(c.files_before for c in done)}
+
+
+def vacuum_superseded() -> dict[str, Any]:
+    """Delete (or tag for the lifecycle rule) what has been superseded past the reader grace."""
+    from ssp_revenue import maintenance
+
+    current = settings()
+    svc = services(current)
+    chosen = maintenance.vacuum_lake(svc.s3, svc.catalog, current, svc.clock.now(), apply=True)
+    log.info("%s", chosen.summary(applied=True))
+    return {"prefixes": len(chosen.doomed), "objects": chosen.objects, "bytes": chosen.bytes,
+            "mode": current.vacuum_mode}
