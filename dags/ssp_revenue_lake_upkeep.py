@@ -15,11 +15,11 @@ from ssp_revenue_airflow import tasks as steps
 from ssp_revenue_airflow.notifier import SspRevenueNotifier
 from ssp_revenue_airflow.scheduling import COMPACT_CRON, VACUUM_CRON, upkeep_dag_arguments
 
-UPKEEP = {"max_active_runs": 1, "tags": ["ssp-revenue", "upkeep"],
-          "default_args": {"retries": 2, "on_failure_callback": [SspRevenueNotifier()]}}
+DEFAULTS: dict[str, Any] = {"retries": 2, "on_failure_callback": [SspRevenueNotifier()]}
 
 
-@dag(dag_id="ssp_revenue_compact", **upkeep_dag_arguments(COMPACT_CRON), **UPKEEP)
+@dag(dag_id="ssp_revenue_compact", **upkeep_dag_arguments(COMPACT_CRON), max_active_runs=1,
+     default_args=DEFAULTS, tags=["ssp-revenue", "upkeep"])
 def ssp_revenue_compact() -> None:
     @task
     def compact_closed_dates() -> dict[str, Any]:
@@ -28,7 +28,8 @@ def ssp_revenue_compact() -> None:
     compact_closed_dates()
 
 
-@dag(dag_id="ssp_revenue_vacuum", **upkeep_dag_arguments(VACUUM_CRON), **UPKEEP)
+@dag(dag_id="ssp_revenue_vacuum", **upkeep_dag_arguments(VACUUM_CRON), max_active_runs=1,
+     default_args=DEFAULTS, tags=["ssp-revenue", "upkeep"])
 def ssp_revenue_vacuum() -> None:
     @task
     def vacuum_superseded() -> dict[str, Any]:
