@@ -22,6 +22,7 @@ PARQUET_SERDE = {
 PARQUET_IN = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 PARQUET_OUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 
+HISTORY = "revenue_history"  # every version of revenue (as-of); see ensure_history
 TABLES: dict[str, pa.Schema] = {
     "revenue": schema.REVENUE,
     "publish_log": schema.PUBLISH_LOG,
@@ -108,10 +109,46 @@ class GlueCatalog:
             if _code(exc) != "AlreadyExistsException":
                 raise
 
-    def ensure_all(self) -> None:
+    def ensure_all(self, ssps: list[str] | None = None) -> None:
         self.ensure_database()
         for name in TABLES:
             self.ensure_table(name)
+        if ssps:
+            self.ensure_history(ssps)
+
+    def ensure_history(self, ssps: list[str]) -> None:
+        """``revenue_history``: every version prefix of ``revenue``, for --as-of on Athena.
+
+        Partition projection, not Glue partitions: versions are immutable and many,
+        nothing is switched here, and Athena lists each (date, SSP) prefix itself.
+        """
+        template = f"s3://{self.bucket}/tables/revenue/revenue_date=${{revenue_date}}/ssp=${{ssp}}/"
+        table_input: dict[str, Any] = {
+            "Name": HISTORY,
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {
+                "classification": "parquet", "EXTERNAL": "TRUE",
+                "projection.enabled": "true",
+                "projection.revenue_date.type": "date",
+                "projection.revenue_date.format": "yyyy-MM-dd",
+                "projection.revenue_date.range": "2020-01-01,NOW",
+                "projection.ssp.type": "enum",
+                "projection.ssp.values": ",".join(sorted(ssps)),
+                "storage.location.template": template,
+            },
+            "StorageDescriptor": _storage(schema.REVENUE, f"s3://{self.bucket}/tables/revenue/"),
+            "PartitionKeys": [{"Name": "revenue_date", "Type": "date"}, {"Name": "ssp", "Type": "string"}],
+        }
+        try:
+            current = self.glue.get_table(DatabaseName=self.database, Name=HISTORY)["Table"]
+        except ClientError as exc:
+            if _code(exc) != "EntityNotFoundException":
+                raise
+            self.glue.create_table(DatabaseName=self.database, TableInput=table_input)
+            return
+        if current.get("Parameters", {}).get("projection.ssp.values") != table_input["Parameters"][
+                "projection.ssp.values"]:
+            self.glue.update_table(DatabaseName=self.database, TableInput=table_input)
 
     def table_location(self, name: str) -> str:
         table = self.glue.get_table(DatabaseName=self.database, Name=name)["Table"]

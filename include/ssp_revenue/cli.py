@@ -68,7 +68,8 @@ def cmd_query(args: argparse.Namespace) -> int:
     settings = load_settings()
     services = runtime.services_for(settings)
     engine = engine_for(settings, glue=services.catalog.glue, s3=services.s3)
-    print(engine.query(args.sql).format())
+    at = _instant(args.as_of, settings) if args.as_of else None
+    print(engine.query(args.sql, as_of=at).format())
     return 0
 
 
@@ -295,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="run Athena-dialect SQL (DuckDB locally, Athena in AWS)")
     p.add_argument("sql")
+    p.add_argument("--as-of", metavar="INSTANT",
+                   help="answer as the lake stood then (ISO instant; a date means its start)")
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("run", help="fetch -> validate -> publish outside Airflow")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,8 +21,9 @@ import sqlglot
 from pyarrow import fs
 from sqlglot import exp
 
+from ssp_revenue import as_of as as_of_mod
 from ssp_revenue import catalog as catalog_mod
-from ssp_revenue import lake
+from ssp_revenue import lake, schema
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.settings import Settings
 
@@ -48,7 +50,7 @@ def _text(value: Any) -> str:
 
 
 class QueryEngine(Protocol):
-    def query(self, sql: str) -> QueryResult: ...
+    def query(self, sql: str, as_of: dt.datetime | None = None) -> QueryResult: ...
 
 
 VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
@@ -111,6 +113,12 @@ class LocalEngine:
 
     def dataset(self, table: str) -> ds.Dataset:
         """The table as Athena sees it: only the files under live partition locations."""
+        if table == as_of_mod.HISTORY:  # every version prefix, as Athena's projection lists them
+            keys = [f"{self.settings.bucket}/{k}" for k in lake.list_keys(self.s3, self.settings.bucket,
+                                                                        "tables/revenue/")
+                    if k.endswith(".parquet") and "/version=" in k]
+            return ds.dataset(sorted(keys), schema=schema.REVENUE.remove_metadata(), format="parquet",
+                              filesystem=self.filesystem)
         table_schema = catalog_mod.TABLES[table]
 
         def files_of(location: str) -> list[str]:
@@ -125,11 +133,15 @@ class LocalEngine:
         return ds.dataset(sorted(files), schema=table_schema.remove_metadata(),
                           format="parquet", filesystem=self.filesystem)
 
-    def _execute(self, connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+    def _execute(self, connection: duckdb.DuckDBPyConnection, sql: str,
+                 at: dt.datetime | None = None) -> duckdb.DuckDBPyConnection:
         views = load_views()
         names = referenced_tables(sql, views)
+        connection.execute("SET TimeZone = 'UTC'")  # the lake's timestamps, and as-of literals, are UTC
+        if at is not None:
+            return self._execute_as_of(connection, sql, at, views, names)
         for name in names:
-            if name in catalog_mod.TABLES:
+            if name in catalog_mod.TABLES or name == as_of_mod.HISTORY:
                 connection.register(name, self.dataset(name))
         for name in names:
             if name in views:
@@ -137,15 +149,38 @@ class LocalEngine:
                 connection.execute(f'CREATE VIEW "{name}" AS {body}')
         return connection.execute(to_duckdb(sql, self.settings.glue_database))
 
-    def query(self, sql: str) -> QueryResult:
+    def _execute_as_of(self, connection: duckdb.DuckDBPyConnection, sql: str, at: dt.datetime,
+                       views: dict[str, str], names: list[str]) -> duckdb.DuckDBPyConnection:
+        tables = [n for n in names if n in catalog_mod.TABLES or n == as_of_mod.HISTORY]
+        for name in as_of_mod.stored_tables(tables):
+            connection.register(f"stored_{name}", self.dataset(name))
+        if "revenue" in tables:
+            self._refuse_vacuumed(connection, at)
+        rewritten = as_of_mod.rewrite(sql, at, tables=tables, views=views, source=lambda n: f"stored_{n}")
+        return connection.execute(to_duckdb(rewritten, self.settings.glue_database))
+
+    def _refuse_vacuumed(self, connection: duckdb.DuckDBPyConnection, at: dt.datetime) -> None:
+        """Every version live at ``at`` must still be stored, or the answer would be silently short."""
+        wanted = connection.execute(to_duckdb(as_of_mod.live_versions_at(at, lambda n: f"stored_{n}"),
+                                              self.settings.glue_database)).fetchall()
+        stored = {(d, s, v) for d, s, v in connection.execute(
+            "SELECT DISTINCT revenue_date, ssp, source_version FROM stored_revenue_history").fetchall()}
+        missing = [f"{s} {d.isoformat()} version {v}" for d, s, v in wanted if (d, s, v) not in stored]
+        if missing:
+            raise LookupError(
+                f"as of {at.isoformat()}, {len(missing)} live versions have been vacuumed "
+                f"(kept {self.settings.reader_grace_days} days after they were superseded): "
+                + "; ".join(missing[:5]))
+
+    def query(self, sql: str, as_of: dt.datetime | None = None) -> QueryResult:
         with duckdb.connect() as connection:
-            result = self._execute(connection, sql)
+            result = self._execute(connection, sql, as_of)
             columns = [d[0] for d in result.description or []]
             return QueryResult(columns, [tuple(r) for r in result.fetchall()])
 
-    def arrow(self, sql: str) -> pa.Table:
+    def arrow(self, sql: str, as_of: dt.datetime | None = None) -> pa.Table:
         with duckdb.connect() as connection:
-            return self._execute(connection, sql).to_arrow_table()
+            return self._execute(connection, sql, as_of).to_arrow_table()
 
 
 class AthenaEngine:
@@ -159,7 +194,14 @@ class AthenaEngine:
             connect = pyathena_connect
         self._connect = connect
 
-    def query(self, sql: str) -> QueryResult:
+    def query(self, sql: str, as_of: dt.datetime | None = None) -> QueryResult:
+        if as_of is not None:
+            views = load_views()
+            names = referenced_tables(sql, views)
+            tables = [n for n in names if n in catalog_mod.TABLES or n == as_of_mod.HISTORY]
+            database = self.settings.glue_database
+            sql = as_of_mod.rewrite(sql, as_of, tables=tables, views=views,
+                                    source=lambda n: f"{database}.{n}")
         connection = self._connect(
             s3_staging_dir=self.settings.athena_output,
             work_group=self.settings.athena_workgroup,

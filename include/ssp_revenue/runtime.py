@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ssp_revenue import aws, calendar, lake
+from ssp_revenue import aws, calendar, lake, registry
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, EmulatorClock, SystemClock
 from ssp_revenue.pipeline import Services
@@ -54,4 +54,5 @@ def services_for(
 def bootstrap(services: Services) -> None:
     """Bucket, Glue database and tables: idempotent, safe on every run."""
     lake.ensure_bucket(services.s3, services.bucket, services.settings.region)
-    services.catalog.ensure_all()
+    path = services.settings.config_dir / "ssps.yaml"
+    services.catalog.ensure_all([c.name for c in registry.load_registry(path)] if path.exists() else None)

@@ -170,3 +170,37 @@ def test_a_kill_at_every_step_of_compaction_and_vacuum_converges(
         t: len(env.services.catalog.partitions(t)) for t in logs.COMPACTABLE}
     protected_exist(env)
     assert everything(env) == expected
+
+
+def test_as_of_an_instant_answers_what_the_lake_said_then_through_compaction_and_vacuum(
+        lake_env: Lake, emulator: Any) -> None:
+    env = lake_env
+    said: dict[dt.datetime, dict[str, list[tuple[Any, ...]]]] = {}
+    summary = ("SELECT ssp, revenue_date, count(*), sum(revenue) FROM revenue GROUP BY 1, 2 ORDER BY 1, 2")
+    for r in range(6):
+        at = run_instant(FIRST + dt.timedelta(days=r))
+        emulator.set_clock(at)
+        run_ssp(env.config, [FIRST + dt.timedelta(days=d) for d in range(r + 1)], env.connector(),
+                env.services)
+        said[at] = {**everything(env), "summary": env.engine().query(summary).rows,
+                    "open": env.engine().query("SELECT * FROM dates_open ORDER BY 1, 2").rows}
+    last = max(said)
+    maintenance.compact(env.services.s3, env.services.catalog, env.settings, last, everything=True)
+    maintenance.vacuum_lake(env.services.s3, env.services.catalog, env.settings,
+                            last + dt.timedelta(days=1), apply=True)
+    engine = env.engine()
+    versions = {tuple(row) for at in said for row in said[at]["summary"]}
+    assert len(versions) > len(said[last]["summary"]), "restatements: the past differs from now"
+    for at, expected in said.items():
+        got = {t: sorted(engine.query(f"SELECT * FROM {t}", as_of=at).rows, key=repr) for t in TABLES}
+        for table in TABLES:
+            assert got[table] == expected[table], (at, table)
+        assert engine.query(summary, as_of=at).rows == expected["summary"]
+        assert engine.query("SELECT * FROM dates_open ORDER BY 1, 2", as_of=at).rows == expected["open"]
+
+    # Past the reader grace the superseded versions go, and the engine says so rather than answer short.
+    maintenance.vacuum_lake(env.services.s3, env.services.catalog, env.settings,
+                            last + dt.timedelta(days=30), apply=True)
+    with pytest.raises(LookupError, match="vacuumed"):
+        engine.query(summary, as_of=min(said))
+    assert engine.query(summary, as_of=last).rows == said[last]["summary"]
