@@ -32,8 +32,8 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def services(current: Settings) -> Services:
-    s3, glue = aws_clients(current, os.environ.get("SSP_REVENUE_AWS_CONN_ID", "aws_default"))
+def services(current: Settings, conn_id: str | None = None) -> Services:
+    s3, glue = aws_clients(current, conn_id or os.environ.get("SSP_REVENUE_AWS_CONN_ID", "aws_default"))
     return runtime.services_for(current, s3=s3, glue=glue)
 
 
@@ -214,7 +214,8 @@ def vacuum_superseded() -> dict[str, Any]:
     from ssp_revenue import maintenance
 
     current = settings()
-    svc = services(current)
+    # The janitor role (include/iam/lake_janitor.json): the worker's own may not delete.
+    svc = services(current, os.environ.get("SSP_REVENUE_VACUUM_AWS_CONN_ID"))
     chosen = maintenance.vacuum_lake(svc.s3, svc.catalog, current, svc.clock.now(), apply=True)
     log.info("%s", chosen.summary(applied=True))
     return {"prefixes": len(chosen.doomed), "objects": chosen.objects, "bytes": chosen.bytes,

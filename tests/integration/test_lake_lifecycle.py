@@ -81,3 +81,31 @@ def test_a_partition_published_before_report_identities_is_loaded_once_then_skip
     history = publish.read_publish_log(lake_env.services.s3, catalog, "adpulse", DAY)
     assert history["outcome"].to_pylist() == ["published", "unchanged", "unchanged"]
     assert history["impressions"].to_pylist()[-1] == history["impressions"].to_pylist()[0]
+
+
+def test_the_documented_lifecycle_applies_and_tag_mode_marks_what_it_expires(lake_env, emulator) -> None:
+    import json
+    from pathlib import Path
+
+    from ssp_revenue import maintenance, vacuum
+
+    s3, bucket = lake_env.services.s3, lake_env.settings.bucket
+    rules = json.loads((Path(__file__).resolve().parents[2] / "include" / "aws" / "s3-lifecycle.json").read_text())
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules)
+    applied = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    assert {r["ID"] for r in applied} == {r["ID"] for r in rules["Rules"]}
+
+    at = run_instant(DAY)
+    for hours in (0, 20):  # two versions: the first superseded
+        emulator.set_clock(at + dt.timedelta(hours=hours))
+        run(lake_env)
+    settings = lake_env.settings.replace(vacuum_mode="tag")
+    chosen = maintenance.vacuum_lake(s3, lake_env.services.catalog, settings, at + dt.timedelta(days=9),
+                                     apply=True)
+    assert [c.why for c in chosen.doomed] == ["superseded"]
+    for key in chosen.doomed[0].keys:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
+        assert tags == [{"Key": vacuum.VACUUM_TAG, "Value": "expired"}]
+    live = lake_env.services.catalog.get_partition("revenue", DAY.isoformat(), "adpulse")
+    for key in lake_env.keys(lake.split_uri(live.location)[1]):
+        assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == []

@@ -142,18 +142,21 @@ POLICIES = ROOT / "include" / "iam"
 # What each boto3 call the library makes needs (Glue paginators included).
 CALL_ACTIONS = {
     "s3": {"put_object": "s3:PutObject", "get_object": "s3:GetObject", "head_object": "s3:GetObject",
-           "list_objects_v2": "s3:ListBucket", "head_bucket": "s3:ListBucket"},
+           "list_objects_v2": "s3:ListBucket", "head_bucket": "s3:ListBucket",
+           "delete_objects": "s3:DeleteObject", "put_object_tagging": "s3:PutObjectTagging"},
     "glue": {"get_database": "glue:GetDatabase", "get_table": "glue:GetTable",
              "get_partition": "glue:GetPartition", "get_partitions": "glue:GetPartitions",
              "create_partition": "glue:CreatePartition", "update_partition": "glue:UpdatePartition"},
 }
 # Made only when the resource is missing (the local stack); production creates them once.
-SETUP_CALLS = {"create_bucket", "create_database", "create_table"}
+SETUP_CALLS = {"create_bucket", "create_database", "create_table", "update_table"}
+# Vacuum runs as its own role (lake_janitor.json), the only one that may delete.
+JANITOR_MODULES = {"vacuum.py"}
 
 
-def library_calls() -> set[str]:
+def library_calls(janitor: bool = False) -> set[str]:
     source = "\n".join(p.read_text() for p in (ROOT / "include" / "ssp_revenue").rglob("*.py")
-                       if "emulator" not in p.parts)
+                       if "emulator" not in p.parts and (p.name in JANITOR_MODULES) == janitor)
     direct = set(re.findall(r"\b(?:s3|glue)\.([a-z_]+)\(", source))
     paginated = set(re.findall(r'get_paginator\("([a-z_0-9]+)"\)', source))
     return (direct - {"get_paginator"}) | paginated
@@ -193,6 +196,31 @@ def test_no_wildcard_actions_or_resources(path: Path) -> None:
 def test_worker_may_not_delete_anything() -> None:
     policy = json.loads((POLICIES / "airflow_worker.json").read_text())
     assert not [a for a in actions(policy) if "Delete" in a]
+
+
+def test_the_janitor_may_delete_only_what_vacuum_removes_and_reads_what_protects_it() -> None:
+    policy = json.loads((POLICIES / "lake_janitor.json").read_text())
+    calls = library_calls(janitor=True)
+    assert {"delete_objects", "put_object_tagging"} <= calls
+    granted = actions(policy)
+    for call in calls:
+        assert any(table.get(call) in granted for table in CALL_ACTIONS.values()), call
+    deleting = [s for s in policy["Statement"] if "s3:DeleteObject" in actions({"Statement": [s]})]
+    resources = {r for s in deleting for r in s["Resource"]}
+    assert resources == {f"arn:aws:s3:::ssp-revenue/tables/{t}/*" for t in
+                         ("revenue", "publish_log", "fetch_log", "pipeline_events", "incidents")}
+    assert not [a for a in granted if a.startswith("glue:") and not a.startswith("glue:Get")]
+
+
+def test_the_lifecycle_never_expires_raw_reports_the_ledger_or_a_close() -> None:
+    rules = json.loads((ROOT / "include" / "aws" / "s3-lifecycle.json").read_text())["Rules"]
+    for rule in rules:
+        if "Expiration" in rule:
+            assert rule["Filter"] == {"Tag": {"Key": "ssp-revenue-vacuum", "Value": "expired"}}, rule["ID"]
+        if "NoncurrentVersionExpiration" in rule:
+            assert rule["Filter"]["Prefix"] == "tables/", rule["ID"]
+    raw = [r for r in rules if r["Filter"].get("Prefix") == "raw/"]
+    assert raw and all("Expiration" not in r for r in raw)
 
 
 # -- partition values that reach S3 keys, Glue and DDL ------------------------------
