@@ -77,7 +77,7 @@ airflow: venv services
 	$(BIN)/python -m ssp_revenue_airflow.topology up
 
 bench: venv
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(ARGS)
 
 # The table-format spike (Iceberg through PyIceberg + Glue vs the Hive switch), in its own venv.
 bench-iceberg:

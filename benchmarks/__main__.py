@@ -7,6 +7,7 @@ import sys
 
 from benchmarks import (
     backfill,
+    lake_growth,
     pipeline_day,
     publish_side_by_side,
     query_month,
@@ -15,7 +16,7 @@ from benchmarks import (
     validation,
 )
 
-BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill", "scheduler")
+BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill", "scheduler", "growth")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +33,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adjustment-days", type=int, default=2)
     parser.add_argument("--library-pass", action="store_true",
                         help="backfill: also run the same steps through the library alone (doubles the time)")
+    parser.add_argument("--growth-days", type=int, default=365,
+                        help="growth: the simulated span (5 SSPs, production windows)")
+    parser.add_argument("--growth-rows", type=int, default=200, help="growth: emulator rows per SSP-day")
     args = parser.parse_args(argv)
     chosen = args.only or list(BENCHMARKS)
+    if "growth" in chosen:  # its own stack: a lake of its own
+        print(lake_growth.main(args.growth_days, args.growth_rows))
+        chosen = [c for c in chosen if c != "growth"]
+        if not chosen:
+            return 0
     if chosen == ["scheduler"]:  # its own topologies and stack; no benchmark session needed
         print(scheduler_runs.main())
         return 0

@@ -256,9 +256,15 @@ def _log_unchanged(current: catalog_mod.Partition, *, ssp: str, revenue_date: dt
 
 
 def logged(s3: Any, catalog: GlueCatalog, ssp: str, revenue_date: dt.date, version: str) -> bool:
-    """Whether publish_log records any publish of ``version`` for the (SSP, date)."""
-    history = read_publish_log(s3, catalog, ssp, revenue_date)
-    return version in set(history["version"].to_pylist())
+    """Whether publish_log records any publish of ``version`` for the (SSP, date).
+
+    From the file names alone (each row's file is named ``<fetched_at>-<version>``;
+    a compacted file lists the names it holds): one listing, no rows read.
+    """
+    prefix = logs.live_prefix(catalog, "publish_log", ssp, revenue_date)
+    if prefix is None:
+        return False
+    return any(name.endswith(f"-{version}.parquet") for name in logs.held(s3, catalog.bucket, prefix))
 
 
 def _currency(encoded: pa.Table) -> str:
