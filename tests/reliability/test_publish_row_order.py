@@ -20,8 +20,9 @@ from ssp_revenue import lake, runtime
 from ssp_revenue.clock import FixedClock
 from ssp_revenue.content import content_hash, encode
 from ssp_revenue.errors import StorageError
+from ssp_revenue.lake import read_footer
 from ssp_revenue.normalise import with_lineage
-from ssp_revenue.publish import PART, TABLE, parquet_bytes, publish_batch, read_footer
+from ssp_revenue.publish import PART, TABLE, parquet_bytes, publish_batch
 from tests.unit.helpers import DAY, rows, table
 
 pytestmark = pytest.mark.integration
