@@ -25,7 +25,7 @@ from typing import Any
 
 from benchmarks.common import write_table
 from benchmarks.session import LOCAL, post
-from ssp_revenue import calendar, lake, logs, maintenance, registry, replay, runtime, stack
+from ssp_revenue import calendar, lake, logs, maintenance, registry, replay, runtime, schema, stack
 from ssp_revenue.connectors import RetryPolicy, connector_class
 from ssp_revenue.credentials import emulator_credentials
 from ssp_revenue.settings import Settings
@@ -59,7 +59,7 @@ def month_files(s3: Any, catalog: Any, table: str, month: tuple[int, int]) -> in
 
 
 def floor(s3: Any, catalog: Any) -> dict[str, int]:
-    """The unique content: distinct raw bodies, live revenue versions, one file per log partition."""
+    """The unique content of the revenue table: its live versions' bytes."""
     sizes = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=catalog.bucket, Prefix="tables/revenue/"):
         sizes.update({o["Key"]: int(o["Size"]) for o in page.get("Contents", [])})
@@ -153,15 +153,9 @@ def _fetch_bytes(services: Any) -> list[int]:
     out = []
     for part in services.catalog.partitions("fetch_log"):
         table = logs.read(services.s3, services.catalog, "fetch_log", part.ssp,
-                          dt.date.fromisoformat(part.revenue_date), logs_schema())
+                          dt.date.fromisoformat(part.revenue_date), schema.FETCH_LOG)
         out.extend(int(b) for b in table["bytes"].to_pylist())
     return out
-
-
-def logs_schema() -> Any:
-    from ssp_revenue import schema
-
-    return schema.FETCH_LOG
 
 
 if __name__ == "__main__":

@@ -103,14 +103,10 @@ def read(s3: Any, catalog: GlueCatalog, table: str, ssp: str, revenue_date: dt.d
 
 def compacted_sources(s3: Any, bucket: str, prefix: str) -> set[str]:
     """The file names a generation's compacted file holds (empty if it has none)."""
-    meta = _footer(s3, bucket, prefix + COMPACTED)
+    meta = lake.read_footer(s3, bucket, prefix + COMPACTED)
     if meta is None:
         return set()
     return set(json.loads((meta.metadata or {}).get(META_SOURCES, b"[]")))
-
-
-def _footer(s3: Any, bucket: str, key: str) -> pq.FileMetaData | None:
-    return lake.read_footer(s3, bucket, key)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +121,7 @@ class Compaction:
 
 def compacted_at(s3: Any, bucket: str, prefix: str) -> dt.datetime | None:
     """When a generation was compacted (our clock, not S3's), or None for a prefix of appends."""
-    meta = _footer(s3, bucket, prefix + COMPACTED)
+    meta = lake.read_footer(s3, bucket, prefix + COMPACTED)
     stamp = (meta.metadata or {}).get(META_COMPACTED_AT) if meta is not None else None
     return dt.datetime.fromisoformat(stamp.decode()) if stamp else None
 
@@ -162,7 +158,7 @@ def compact_partition(s3: Any, catalog: GlueCatalog, table: str, ssp: str, reven
     body = parquet(rows, {META_SOURCES: json.dumps(sorted(holds)).encode(),
                           META_COMPACTED_AT: now.isoformat().encode()})
     lake.put_once(s3, bucket, new + COMPACTED, body)
-    meta = _footer(s3, bucket, new + COMPACTED)
+    meta = lake.read_footer(s3, bucket, new + COMPACTED)
     if meta is None or meta.num_rows != rows.num_rows:
         from ssp_revenue.errors import StorageError
 
