@@ -14,8 +14,8 @@ from ssp_revenue import registry, runtime, stack
 from ssp_revenue.clock import FixedClock
 from ssp_revenue.connectors import ParsedReport, RetryPolicy, connector_class
 from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.pipeline import Services
 from ssp_revenue.registry import SspConfig
+from ssp_revenue.runtime import Services
 from ssp_revenue.settings import Settings
 
 LOCAL = Path(".local") / "bench"

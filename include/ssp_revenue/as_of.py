@@ -23,7 +23,7 @@ than answer without them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sqlglot
 from sqlglot import exp
@@ -99,7 +99,7 @@ def stored_tables(tables: list[str]) -> list[str]:
     return sorted(needed)
 
 
-def rewrite(sql: str, instant: dt.datetime, *, tables: list[str], views: dict[str, str],
+def rewrite(sql: str, instant: dt.datetime, *, tables: list[str], views: Mapping[str, str],
             source: Callable[[str], str]) -> str:
     """``sql`` (Athena dialect) with every table it reads, and every view, as of ``instant``."""
     used_views = [name for name in views if name in _names(sql, views)]
@@ -126,7 +126,7 @@ def _unqualified(sql: str, names: set[str]) -> str:
     return sqlglot.parse_one(sql, read="athena").transform(strip).sql(dialect="athena")
 
 
-def _names(sql: str, views: dict[str, str]) -> set[str]:
+def _names(sql: str, views: Mapping[str, str]) -> set[str]:
     names = {t.name for t in sqlglot.parse_one(sql, read="athena").find_all(exp.Table)}
     for name in list(names):
         if name in views:
@@ -134,7 +134,7 @@ def _names(sql: str, views: dict[str, str]) -> set[str]:
     return names
 
 
-def _view_order(used: list[str], views: dict[str, str]) -> list[str]:
+def _view_order(used: list[str], views: Mapping[str, str]) -> list[str]:
     """Views after the views they read, so each CTE sees the ones it needs."""
     ordered: list[str] = []
 

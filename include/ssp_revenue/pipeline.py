@@ -7,7 +7,6 @@ records every outcome, classified by the convergence policy.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -27,40 +26,17 @@ from ssp_revenue import (
     publish,
     schema,
 )
-from ssp_revenue.catalog import GlueCatalog
-from ssp_revenue.clock import Clock, FixedClock, parse_instant
+from ssp_revenue.clock import FixedClock, parse_instant
 from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
 from ssp_revenue.content import content_hash
 from ssp_revenue.errors import PipelineError, Reason, ValidationFailed
 from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
 from ssp_revenue.publish import VERSION_CHARS, publish_batch
 from ssp_revenue.registry import SspConfig
-from ssp_revenue.settings import Settings
+from ssp_revenue.runtime import Services
 from ssp_revenue.validate import validate
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Services:
-    """What a step needs from outside: settings, a clock and the lake's clients."""
-
-    settings: Settings
-    clock: Clock
-    s3: Any
-    catalog: GlueCatalog
-
-    @property
-    def bucket(self) -> str:
-        return self.settings.bucket
-
-    def cutoff(self, revenue_date: dt.date) -> dt.datetime:
-        return calendar.cutoff(revenue_date, self.settings.tz, self.settings.freeze_hours)
-
-    def window_start(self, now: dt.datetime) -> dt.date:
-        """The oldest date a daily run made at ``now`` still fetches."""
-        days = max(self.settings.refetch_days, self.settings.adjustment_days)
-        return calendar.anchor_date(now, self.settings.tz) - dt.timedelta(days=days - 1)
 
 
 def new_job(ssp: str, dates: list[dt.date], frozen: set[dt.date] | None = None) -> dict[str, Any]:

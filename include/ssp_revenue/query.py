@@ -10,15 +10,17 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import hashlib
+import os
+import posixpath
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import boto3
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 import sqlglot
-from pyarrow import fs
 from sqlglot import exp
 
 from ssp_revenue import as_of as as_of_mod
@@ -56,19 +58,40 @@ class QueryEngine(Protocol):
 VIEWS_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
 
 
-def load_views(directory: Path = VIEWS_DIR) -> dict[str, str]:
-    """The analysts' views (include/sql/views): name -> the SELECT they stand for."""
-    views: dict[str, str] = {}
-    for path in sorted(directory.glob("*.sql")):
-        tree = sqlglot.parse_one(path.read_text(), read="athena")
-        if not isinstance(tree, exp.Create) or str(tree.args.get("kind", "")).upper() != "VIEW":
-            raise ValueError(f"{path}: expected CREATE VIEW")
-        name = tree.this.name if isinstance(tree.this, exp.Table) else tree.this.this.name
-        views[name] = tree.expression.sql(dialect="athena")
-    return views
+class ViewFiles(Mapping[str, str]):
+    """The analysts' views (include/sql/views): name -> the SELECT it stands for.
+
+    Named by file, parsed when first read: a query pays only for the views it uses.
+    """
+
+    def __init__(self, directory: Path = VIEWS_DIR) -> None:
+        self._paths = {path.stem: path for path in sorted(directory.glob("*.sql"))}
+        self._parsed: dict[str, str] = {}
+
+    def __getitem__(self, name: str) -> str:
+        if name not in self._parsed:
+            path = self._paths[name]
+            tree = sqlglot.parse_one(path.read_text(), read="athena")
+            if not isinstance(tree, exp.Create) or str(tree.args.get("kind", "")).upper() != "VIEW":
+                raise ValueError(f"{path}: expected CREATE VIEW")
+            declared = tree.this.name if isinstance(tree.this, exp.Table) else tree.this.this.name
+            if declared != name:
+                raise ValueError(f"{path}: declares view {declared!r}; the file must be named after it")
+            self._parsed[name] = tree.expression.sql(dialect="athena")
+        return self._parsed[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
 
 
-def referenced_tables(sql: str, views: dict[str, str] | None = None) -> list[str]:
+def load_views(directory: Path = VIEWS_DIR) -> ViewFiles:
+    return ViewFiles(directory)
+
+
+def referenced_tables(sql: str, views: Mapping[str, str] | None = None) -> list[str]:
     """Tables a query reads, views expanded to the tables they read."""
     tree = sqlglot.parse_one(sql, read="athena")
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -89,49 +112,125 @@ def to_duckdb(sql: str, database: str) -> str:
     return tree.sql(dialect="duckdb")
 
 
-class LocalEngine:
-    """DuckDB over the Glue catalog's current partition locations on S3."""
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
-    def __init__(self, settings: Settings, glue: Any, s3: Any) -> None:
+
+def duckdb_type(arrow: pa.DataType) -> str:
+    """The DuckDB type of a catalog column (the lake's types only)."""
+    if pa.types.is_decimal(arrow):
+        return f"DECIMAL({arrow.precision}, {arrow.scale})"
+    if pa.types.is_timestamp(arrow):
+        return "TIMESTAMPTZ" if arrow.tz else "TIMESTAMP"
+    simple = {pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
+              pa.int32(): "INTEGER", pa.bool_(): "BOOLEAN", pa.date32(): "DATE", pa.float64(): "DOUBLE"}
+    if arrow in simple:
+        return simple[arrow]
+    raise TypeError(f"no DuckDB type for the lake column type {arrow}")
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredObject:
+    bucket: str
+    key: str
+    etag: str
+    size: int
+
+
+class ObjectCache:
+    """Parquet objects copied to local disk once, by bucket, key and ETag.
+
+    A changed object has a new ETag and so a new copy; the directory may be deleted
+    at any time. Listing is never cached: what is live is always asked of S3.
+    """
+
+    def __init__(self, directory: Path, workers: int = 16) -> None:
+        self.directory = directory
+        self.workers = workers
+
+    def listing(self, s3: Any, bucket: str, prefix: str) -> list[StoredObject]:
+        found: list[StoredObject] = []
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.extend(StoredObject(bucket, o["Key"], o["ETag"].strip('"'), o["Size"])
+                         for o in page.get("Contents", []) if o["Key"].endswith(".parquet"))
+        return sorted(found, key=lambda o: o.key)
+
+    def path(self, stored: StoredObject) -> Path:
+        name = hashlib.sha256(f"{stored.bucket}/{stored.key}#{stored.etag}".encode()).hexdigest()
+        return self.directory / name[:2] / f"{name}.parquet"
+
+    def fetch_all(self, s3: Any, objects: list[StoredObject]) -> list[str]:
+        missing = [o for o in objects if not self.path(o).exists()]
+        if missing:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with concurrent.futures.ThreadPoolExecutor(max_workers=self.workers) as pool:
+                list(pool.map(lambda o: self._fetch(s3, o), missing))
+        return [str(self.path(o)) for o in objects]
+
+    def _fetch(self, s3: Any, stored: StoredObject) -> None:
+        target = self.path(stored)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        body = s3.get_object(Bucket=stored.bucket, Key=stored.key, IfMatch=stored.etag)["Body"].read()
+        partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+        partial.write_bytes(body)
+        partial.replace(target)  # atomic: a reader never sees half a file
+
+
+class LocalEngine:
+    """DuckDB over the Glue catalog's current partition locations on S3.
+
+    Every lake object it reads is immutable (a version, a log file and a compacted
+    generation are written once), so each is fetched once into a local cache keyed by
+    its ETag and read from disk after that: a query pays one listing per table, not a
+    round trip per file.
+    """
+
+    def __init__(self, settings: Settings, glue: Any, s3: Any, cache_dir: Path | None = None) -> None:
         self.settings = settings
         self.catalog = GlueCatalog(glue, settings.glue_database, settings.bucket)
         self.s3 = s3
-        endpoint = settings.aws_endpoint or ""
-        scheme = "http" if endpoint.startswith("http://") else "https"
-        found = boto3.session.Session(region_name=settings.region).get_credentials()
-        if found is None:
-            raise RuntimeError("no AWS credentials for the local query engine")
-        credentials = found.get_frozen_credentials()
-        self.filesystem = fs.S3FileSystem(
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            session_token=credentials.token,
-            region=settings.region,
-            endpoint_override=endpoint.split("://", 1)[-1] or None,
-            scheme=scheme,
-        )
+        self.cache = ObjectCache(cache_dir or settings.local_dir / "query-cache")
 
-    def dataset(self, table: str) -> ds.Dataset:
-        """The table as Athena sees it: only the files under live partition locations."""
+    def stored(self, table: str) -> list[StoredObject]:
+        """The table's files as Athena sees them: only those under live partition locations."""
         if table == as_of_mod.HISTORY:  # every version prefix, as Athena's projection lists them
-            keys = [f"{self.settings.bucket}/{k}" for k in lake.list_keys(self.s3, self.settings.bucket,
-                                                                        "tables/revenue/")
-                    if k.endswith(".parquet") and "/version=" in k]
-            return ds.dataset(sorted(keys), schema=schema.REVENUE.remove_metadata(), format="parquet",
-                              filesystem=self.filesystem)
-        table_schema = catalog_mod.TABLES[table]
+            listed = self.cache.listing(self.s3, self.settings.bucket, "tables/revenue/")
+            return [o for o in listed if "/version=" in o.key]
+        # The catalog and the table's prefix are asked side by side; a location outside
+        # tables/<table>/ (none today) is listed after.
+        root = (self.settings.bucket, f"tables/{table}/")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            asked = pool.submit(self.catalog.partitions, table)
+            listings = {root: self.cache.listing(self.s3, *root)}
+            locations = [lake.split_uri(p.location) for p in asked.result()]
+        chosen = []
+        for bucket in sorted({b for b, _ in locations}):
+            prefixes = {k if k.endswith("/") else k + "/" for b, k in locations if b == bucket}
+            common = (bucket, posixpath.commonpath(sorted(prefixes)) + "/")
+            if not (common[0] == root[0] and common[1].startswith(root[1])):
+                listings[common] = self.cache.listing(self.s3, *common)
+            listed = listings[root] if common not in listings else listings[common]
+            for found in listed:
+                parents = found.key.split("/")
+                if found.bucket == bucket and any(
+                        "/".join(parents[:n]) + "/" in prefixes for n in range(1, len(parents))):
+                    chosen.append(found)
+        return chosen
 
-        def files_of(location: str) -> list[str]:
-            bucket, prefix = lake.split_uri(location)
-            return [f"{bucket}/{k}" for k in lake.list_keys(self.s3, bucket, prefix)
-                    if k.endswith(".parquet")]
+    def register(self, connection: duckdb.DuckDBPyConnection, name: str, table: str) -> None:
+        """A view ``name`` over the table's local copies, with exactly the catalog's columns.
 
-        # One listing per partition: listed side by side, they cost one round trip, not hundreds.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
-            found = pool.map(files_of, [p.location for p in self.catalog.partitions(table)])
-            files = [f for group in found for f in group]
-        return ds.dataset(sorted(files), schema=table_schema.remove_metadata(),
-                          format="parquet", filesystem=self.filesystem)
+        DuckDB reads the files itself (no pyarrow dataset, whose import alone costs
+        half a second); a column a file lacks reads as NULL, as it does on Athena.
+        """
+        table_schema = schema.REVENUE if table == as_of_mod.HISTORY else catalog_mod.TABLES[table]
+        paths = self.cache.fetch_all(self.s3, self.stored(table))
+        files = (connection.read_parquet(paths, union_by_name=True) if paths
+                 else connection.sql("SELECT NULL AS none WHERE false"))
+        present = set(files.columns) if paths else set()
+        columns = [f'CAST({_ident(f.name) if f.name in present else "NULL"} AS {duckdb_type(f.type)}) '
+                   f"AS {_ident(f.name)}" for f in table_schema]
+        files.select(", ".join(columns)).create_view(name, replace=True)
 
     def _execute(self, connection: duckdb.DuckDBPyConnection, sql: str,
                  at: dt.datetime | None = None) -> duckdb.DuckDBPyConnection:
@@ -142,7 +241,7 @@ class LocalEngine:
             return self._execute_as_of(connection, sql, at, views, names)
         for name in names:
             if name in catalog_mod.TABLES or name == as_of_mod.HISTORY:
-                connection.register(name, self.dataset(name))
+                self.register(connection, name, name)
         for name in names:
             if name in views:
                 body = to_duckdb(views[name], self.settings.glue_database)
@@ -150,10 +249,10 @@ class LocalEngine:
         return connection.execute(to_duckdb(sql, self.settings.glue_database))
 
     def _execute_as_of(self, connection: duckdb.DuckDBPyConnection, sql: str, at: dt.datetime,
-                       views: dict[str, str], names: list[str]) -> duckdb.DuckDBPyConnection:
+                       views: Mapping[str, str], names: list[str]) -> duckdb.DuckDBPyConnection:
         tables = [n for n in names if n in catalog_mod.TABLES or n == as_of_mod.HISTORY]
         for name in as_of_mod.stored_tables(tables):
-            connection.register(f"stored_{name}", self.dataset(name))
+            self.register(connection, f"stored_{name}", name)
         if "revenue" in tables:
             self._refuse_vacuumed(connection, at)
         rewritten = as_of_mod.rewrite(sql, at, tables=tables, views=views, source=lambda n: f"stored_{n}")

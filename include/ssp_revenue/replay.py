@@ -19,8 +19,8 @@ from ssp_revenue import calendar, runs, schedule
 from ssp_revenue.alerts import LakeAlertLog
 from ssp_revenue.connectors import ReportConnector
 from ssp_revenue.outcomes import ActionableFailure
-from ssp_revenue.pipeline import Services
 from ssp_revenue.registry import SspConfig, find
+from ssp_revenue.runtime import Services
 
 log = logging.getLogger(__name__)
 

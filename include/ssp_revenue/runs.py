@@ -31,8 +31,8 @@ from ssp_revenue.clock import parse_instant
 from ssp_revenue.connectors import ReportConnector
 from ssp_revenue.errors import Reason
 from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
-from ssp_revenue.pipeline import Services
 from ssp_revenue.registry import SspConfig
+from ssp_revenue.runtime import Services
 
 log = logging.getLogger(__name__)
 

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
 from ssp_revenue import aws, calendar, lake, registry
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, EmulatorClock, SystemClock
-from ssp_revenue.pipeline import Services
 from ssp_revenue.settings import Settings
+
+
+@dataclasses.dataclass
+class Services:
+    """What a step needs from outside: settings, a clock and the lake's clients."""
+
+    settings: Settings
+    clock: Clock
+    s3: Any
+    catalog: GlueCatalog
+
+    @property
+    def bucket(self) -> str:
+        return self.settings.bucket
+
+    def cutoff(self, revenue_date: dt.date) -> dt.datetime:
+        return calendar.cutoff(revenue_date, self.settings.tz, self.settings.freeze_hours)
+
+    def window_start(self, now: dt.datetime) -> dt.date:
+        """The oldest date a daily run made at ``now`` still fetches."""
+        days = max(self.settings.refetch_days, self.settings.adjustment_days)
+        return calendar.anchor_date(now, self.settings.tz) - dt.timedelta(days=days - 1)
+
 
 # A run that starts at its due time reads the clock a few minutes later (the
 # demo, the tests and the benchmarks use the same offset).

@@ -20,7 +20,7 @@ from ssp_revenue import calendar, pipeline, registry, runs, runtime
 from ssp_revenue.connectors import connector_class
 from ssp_revenue.errors import Reason
 from ssp_revenue.outcomes import ActionableFailure
-from ssp_revenue.pipeline import Services
+from ssp_revenue.runtime import Services
 from ssp_revenue.settings import Settings
 from ssp_revenue_airflow.hooks import SspConnectionHook, aws_clients
 from ssp_revenue_airflow.notifier import ActionableAlert, deliver

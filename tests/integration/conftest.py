@@ -9,8 +9,8 @@ from ssp_revenue import registry, runtime
 from ssp_revenue.clock import EmulatorClock
 from ssp_revenue.connectors import Credentials, RetryPolicy, connector_class
 from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.pipeline import Services
 from ssp_revenue.query import LocalEngine
+from ssp_revenue.runtime import Services
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ from ssp_revenue import calendar, freeze, incidents, publish, registry, replay, 
 from ssp_revenue.alerts import LakeAlertLog
 from ssp_revenue.connectors import RetryPolicy, connector_class
 from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.pipeline import Services
+from ssp_revenue.runtime import Services
 
 pytestmark = pytest.mark.integration
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -125,6 +128,35 @@ def _rng(*parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
+class StageCache:
+    """Figures by (profile, date, seed, restatement stage), least recently used out.
+
+    Figures change only when a restatement applies, so every fetch, poll and page
+    between two restatements reads the same immutable table; the budget bounds the
+    rows held, not the entries.
+    """
+
+    def __init__(self, max_rows: int = 6_000_000) -> None:
+        self.max_rows = max_rows
+        self._tables: OrderedDict[tuple[object, ...], pa.Table] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...], make: Callable[[], pa.Table]) -> pa.Table:
+        with self._lock:
+            if key in self._tables:
+                self._tables.move_to_end(key)
+                return self._tables[key]
+        table = make()
+        with self._lock:
+            self._tables[key] = table
+            while len(self._tables) > 1 and sum(t.num_rows for t in self._tables.values()) > self.max_rows:
+                self._tables.popitem(last=False)
+        return table
+
+
+STAGES = StageCache()
+
+
 def figures(
     profile: SspProfile, revenue_date: dt.date, seed: int, at: dt.datetime
 ) -> pa.Table:
@@ -133,12 +165,17 @@ def figures(
     Columns are the emulator's own: dimensions, impressions, clicks and
     revenue in micros of the SSP's currency (int64, exact).
     """
+    stage = profile.restatements_applied(revenue_date, at)
+    return STAGES.get(("daily", profile, revenue_date, seed, stage),
+                      lambda: _figures(profile, revenue_date, seed, stage))
+
+
+def _figures(profile: SspProfile, revenue_date: dt.date, seed: int, stage: int) -> pa.Table:
     n = profile.rows
     i = np.arange(n, dtype=np.int64)
     device = i % len(DEVICES)
     country = (i // len(DEVICES)) % len(COUNTRIES)
     media = (i // (len(DEVICES) * len(COUNTRIES))) % len(MEDIA)
-    unit = i // (len(DEVICES) * len(COUNTRIES) * len(MEDIA))
 
     rng = _rng(profile.name, revenue_date.isoformat(), seed, "base")
     impressions = rng.integers(100, 50_000, n, dtype=np.int64)
@@ -147,7 +184,7 @@ def figures(
     cpm_micros = rng.integers(20_000_000, 900_000_000, n, dtype=np.int64)  # 20..900 per mille
     revenue_micros = (impressions * cpm_micros) // 1000
 
-    for k in range(profile.restatements_applied(revenue_date, at)):
+    for k in range(stage):
         step = _rng(profile.name, revenue_date.isoformat(), seed, "restate", k)
         # Invalid-traffic deductions on some rows, late events on a few others.
         deduct = step.random(n) < 0.2
@@ -161,21 +198,21 @@ def figures(
 
     if profile.money_unit_micros > 1:
         revenue_micros = (revenue_micros // profile.money_unit_micros) * profile.money_unit_micros
-    media_names = np.array(MEDIA, dtype=object)[media]
-    units = np.char.add(
-        np.char.add(media_names.astype(str), "_unit"), np.char.zfill(unit.astype(str), 5)
-    )
+    # Strings by index into their few distinct values: no per-row Python string work.
+    combo = i // len(DEVICES) // len(COUNTRIES)  # = unit * len(MEDIA) + media
+    units = pa.array([f"{MEDIA[k % len(MEDIA)]}_unit{k // len(MEDIA):05d}"
+                      for k in range(int(combo[-1]) + 1 if n else 0)], pa.string())
     return pa.table(
         {
-            "date": pa.array(np.full(n, revenue_date.isoformat(), dtype=object), pa.string()),
-            "site": pa.array(media_names, pa.string()),
-            "ad_unit_code": pa.array(units, pa.string()),
-            "country_code": pa.array(np.array(COUNTRIES, dtype=object)[country], pa.string()),
-            "device_category": pa.array(np.array(DEVICES, dtype=object)[device], pa.string()),
+            "date": pa.repeat(revenue_date.isoformat(), n).cast(pa.string()),
+            "site": pa.array(MEDIA, pa.string()).take(pa.array(media)),
+            "ad_unit_code": units.take(pa.array(combo)),
+            "country_code": pa.array(COUNTRIES, pa.string()).take(pa.array(country)),
+            "device_category": pa.array(DEVICES, pa.string()).take(pa.array(device)),
             "impressions": pa.array(impressions, pa.int64()),
             "clicks": pa.array(clicks, pa.int64()),
             "revenue_micros": pa.array(revenue_micros, pa.int64()),
-            "currency": pa.array(np.full(n, profile.currency, dtype=object), pa.string()),
+            "currency": pa.repeat(profile.currency, n).cast(pa.string()),
         }
     )
 
@@ -192,6 +229,12 @@ def hourly_figures(
     profile: SspProfile, local_date: dt.date, seed: int, at: dt.datetime
 ) -> pa.Table:
     """A local date's rows split over its hours, exactly: the hours of a row add up to its day."""
+    stage = profile.restatements_applied(local_date, at)
+    return STAGES.get(("hourly", profile, local_date, seed, stage),
+                      lambda: _hourly_figures(profile, local_date, seed, at))
+
+
+def _hourly_figures(profile: SspProfile, local_date: dt.date, seed: int, at: dt.datetime) -> pa.Table:
     daily = figures(profile, local_date, seed, at)
     hours = local_hours(profile, local_date)
     n, h = daily.num_rows, len(hours)

@@ -7,8 +7,11 @@ import csv
 import datetime as dt
 import io
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from flask import Flask, Response, jsonify, request
 
+from ssp_revenue.emulator import text
 from ssp_revenue.emulator.state import EmulatorState, ReportNotReady
 
 HEADERS = {
@@ -40,22 +43,23 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
             table, stated, bad_row = state.served_table(ssp, day)
         except ReportNotReady:
             return Response("集計中です (not ready)", status=404)
+        names = [c for c in table.column_names if c != "currency"]
+        cells = []
+        for name in names:
+            column = table[name]
+            if name == "date":
+                column = pc.replace_substring(column, "-", "/")
+            elif name in ("impressions", "clicks"):
+                column = text.thousands(column)
+            elif name in ("revenue_micros", "revenue"):
+                yen = pa.array(column.to_numpy() // 1_000_000, pa.int64())
+                bad = None if bad_row is None else bad_row - 1
+                column = text.with_cell(text.thousands(yen), bad, "12x45")
+            cells.append(column)
         sink = io.StringIO()
         writer = csv.writer(sink, lineterminator="\r\n")
-        names = [c for c in table.column_names if c != "currency"]
         writer.writerow([HEADERS.get(c, c) for c in names])
-        for index, row in enumerate(table.to_pylist(), start=1):
-            cells = []
-            for name in names:
-                value = row[name]
-                if name == "date":
-                    value = value.replace("-", "/")
-                elif name in ("impressions", "clicks"):
-                    value = f"{value:,}"
-                elif name in ("revenue_micros", "revenue"):
-                    value = "12x45" if bad_row == index else _yen(value)
-                cells.append(value)
-            writer.writerow(cells)
+        sink.write(text.csv_lines(cells, "\r\n"))
         blanks = [""] * (len(names) - 4)
         writer.writerow([TOTAL_LABEL, *blanks, f"{stated['impressions']:,}", f"{stated['clicks']:,}",
                          _yen(stated["revenue_micros"])][: len(names)])

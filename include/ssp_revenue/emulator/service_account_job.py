@@ -23,7 +23,7 @@ from flask import Flask, Response, jsonify, request
 
 from ssp_revenue.emulator.figures import hourly_between
 from ssp_revenue.emulator.http import error_response
-from ssp_revenue.emulator.state import EmulatorState, Job, Report, corrupt_csv_row
+from ssp_revenue.emulator.state import GZIP_LEVEL, EmulatorState, Job, Report, corrupt_csv_row
 
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 URL_TTL = dt.timedelta(minutes=15)
@@ -119,7 +119,8 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         sink = io.BytesIO()
         pacsv.write_csv(out, sink, pacsv.WriteOptions(quoting_style="none"))
         text = corrupt_csv_row(sink.getvalue(), bad_row, column=-1)
-        report = Report(ssp, business_date, gzip.compress(text, mtime=0), stated, state.now)
+        packed = gzip.compress(text, compresslevel=GZIP_LEVEL, mtime=0)
+        report = Report(ssp, business_date, packed, stated, state.now)
         job_id = state.next_id(ssp)
         state.remember_job(job_id, Job(ssp=ssp, report=report, polls_left=profile.job_polls))
         return jsonify(name=f"operations/{job_id}", network=network)
