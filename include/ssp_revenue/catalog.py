@@ -69,11 +69,15 @@ class GlueCatalog:
         self.glue = glue
         self.database = database
         self.bucket = bucket
+        self._ensured: set[str] = set()  # tables ("": the database) known to exist, looked up once
 
     def ensure_database(self) -> None:
         """Create the database if absent (looked up first: workers may not create one)."""
+        if "" in self._ensured:
+            return
         try:
             self.glue.get_database(Name=self.database)
+            self._ensured.add("")
             return
         except ClientError as exc:
             if _code(exc) != "EntityNotFoundException":
@@ -83,6 +87,7 @@ class GlueCatalog:
         except ClientError as exc:
             if _code(exc) != "AlreadyExistsException":
                 raise
+        self._ensured.add("")
 
     def ensure_table(self, name: str) -> None:
         """Create the table if absent; Glue partitions, no projection (see README)."""
@@ -97,8 +102,11 @@ class GlueCatalog:
                 {"Name": "ssp", "Type": "string"},
             ],
         }
+        if name in self._ensured:
+            return
         try:
             self.glue.get_table(DatabaseName=self.database, Name=name)
+            self._ensured.add(name)
             return
         except ClientError as exc:
             if _code(exc) != "EntityNotFoundException":
@@ -108,6 +116,7 @@ class GlueCatalog:
         except ClientError as exc:
             if _code(exc) != "AlreadyExistsException":
                 raise
+        self._ensured.add(name)
 
     def ensure_all(self, ssps: list[str] | None = None) -> None:
         self.ensure_database()

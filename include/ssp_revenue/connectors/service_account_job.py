@@ -112,9 +112,10 @@ class ServiceAccountJobConnector(ReportConnector):
         start = calendar.date_start(revenue_date, tz)
         end = calendar.date_start(revenue_date + dt.timedelta(days=1), tz)
         text = normalise.decompress(body).decode("utf-8", "replace").splitlines()[1:]
+        # A day's rows carry a few dozen distinct hours: each is parsed once.
+        cells = {line.split(",", 2)[1] for line in text if line.count(",") >= 2}
         hours = set()
-        for line in text:
-            cell = line.split(",", 2)[1] if line.count(",") >= 2 else ""
+        for cell in cells:
             try:
                 instant = dt.datetime.strptime(cell, "%Y-%m-%dT%H:%M:%S%z")
             except ValueError:
