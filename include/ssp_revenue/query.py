@@ -160,7 +160,7 @@ class ObjectCache:
         return self.directory / name[:2] / f"{name}.parquet"
 
     def fetch_all(self, s3: Any, objects: list[StoredObject]) -> list[str]:
-        missing = [o for o in objects if not self.path(o).exists()]
+        missing = [o for o in dict.fromkeys(objects) if not self.path(o).exists()]
         if missing:
             self.directory.mkdir(parents=True, exist_ok=True)
             with concurrent.futures.ThreadPoolExecutor(max_workers=self.workers) as pool:

@@ -61,3 +61,64 @@ def test_athena_engine_passes_workgroup_output_and_database() -> None:
 
 def test_engine_choice_follows_settings() -> None:
     assert isinstance(engine_for(Settings(athena_workgroup="w", athena_output="s3://o/")), AthenaEngine)
+
+
+def test_every_catalog_column_has_a_duckdb_type() -> None:
+    import pyarrow as pa
+    import pytest
+
+    from ssp_revenue import catalog
+    from ssp_revenue.query import duckdb_type
+
+    for table in catalog.TABLES.values():
+        for field in table:
+            assert duckdb_type(field.type)
+    assert duckdb_type(pa.decimal128(18, 6)) == "DECIMAL(18, 6)"
+    assert duckdb_type(pa.timestamp("us", tz="UTC")) == "TIMESTAMPTZ"
+    with pytest.raises(TypeError):
+        duckdb_type(pa.list_(pa.int64()))
+
+
+def test_views_are_parsed_only_when_read_and_named_after_their_file(tmp_path: Any) -> None:
+    import pytest
+
+    from ssp_revenue.query import ViewFiles
+
+    (tmp_path / "good.sql").write_text("CREATE OR REPLACE VIEW ssp_revenue.good AS SELECT 1 AS x")
+    (tmp_path / "wrong.sql").write_text("CREATE OR REPLACE VIEW ssp_revenue.other AS SELECT 1 AS x")
+    (tmp_path / "broken.sql").write_text("SELECT 1")
+    views = ViewFiles(tmp_path)
+    assert sorted(views) == ["broken", "good", "wrong"]  # listing parses nothing
+    assert "SELECT 1 AS x" in views["good"]
+    with pytest.raises(ValueError, match="must be named after it"):
+        views["wrong"]
+    with pytest.raises(ValueError, match="expected CREATE VIEW"):
+        views["broken"]
+
+
+def test_object_cache_keeps_one_copy_per_etag(tmp_path: Any) -> None:
+    from ssp_revenue.query import ObjectCache, StoredObject
+
+    class FakeS3:
+        def __init__(self) -> None:
+            self.gets: list[tuple[str, str]] = []
+
+        def get_object(self, Bucket: str, Key: str, IfMatch: str) -> dict[str, Any]:
+            self.gets.append((Key, IfMatch))
+
+            class Body:
+                @staticmethod
+                def read() -> bytes:
+                    return f"{Key}#{IfMatch}".encode()
+            return {"Body": Body()}
+
+    s3 = FakeS3()
+    cache = ObjectCache(tmp_path)
+    first = StoredObject("b", "tables/t/a.parquet", "e1", 5)
+    rewritten = StoredObject("b", "tables/t/a.parquet", "e2", 5)
+    paths = cache.fetch_all(s3, [first, first])
+    assert cache.fetch_all(s3, [first]) == paths[:1]
+    assert s3.gets == [("tables/t/a.parquet", "e1")]  # once, though named twice and asked again
+    assert open(paths[0], "rb").read() == b"tables/t/a.parquet#e1"
+    [other] = cache.fetch_all(s3, [rewritten])
+    assert other != paths[0] and open(other, "rb").read() == b"tables/t/a.parquet#e2"
