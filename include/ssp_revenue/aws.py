@@ -11,7 +11,9 @@ from ssp_revenue.settings import Settings
 
 # Throttling and 5xx from S3 and Glue are retried with backoff before a step gives up
 # (tests/reliability/test_storage_faults.py); the Airflow hooks use the same Config.
-RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"})
+# The pool holds as many connections as the widest fan-out (the local engine's 16
+# object copies, listings side by side), so none is opened and thrown away.
+RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32)
 
 
 def client(service: str, settings: Settings) -> Any:
