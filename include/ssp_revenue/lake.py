@@ -210,11 +210,16 @@ def parquet_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
                   if k.endswith(".parquet") and "/" not in k[len(prefix):])
 
 
-def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
+def list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Every object under ``prefix`` as S3 lists it (Key, ETag, Size, ...), all pages."""
+    objects: list[dict[str, Any]] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    return keys
+        objects.extend(page.get("Contents", []))
+    return objects
+
+
+def list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    return [obj["Key"] for obj in list_objects(s3, bucket, prefix)]
 
 
 def ensure_bucket(s3: Any, bucket: str, region: str) -> None:

@@ -149,10 +149,8 @@ class ObjectCache:
         self.workers = workers
 
     def listing(self, s3: Any, bucket: str, prefix: str) -> list[StoredObject]:
-        found: list[StoredObject] = []
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            found.extend(StoredObject(bucket, o["Key"], o["ETag"].strip('"'), o["Size"])
-                         for o in page.get("Contents", []) if o["Key"].endswith(".parquet"))
+        found = [StoredObject(bucket, o["Key"], o["ETag"].strip('"'), o["Size"])
+                 for o in lake.list_objects(s3, bucket, prefix) if o["Key"].endswith(".parquet")]
         return sorted(found, key=lambda o: o.key)
 
     def path(self, stored: StoredObject) -> Path:
@@ -196,24 +194,18 @@ class LocalEngine:
         if table == as_of_mod.HISTORY:  # every version prefix, as Athena's projection lists them
             listed = self.cache.listing(self.s3, self.settings.bucket, "tables/revenue/")
             return [o for o in listed if "/version=" in o.key]
-        # The catalog and the table's prefix are asked side by side; a location outside
-        # tables/<table>/ (none today) is listed after.
-        root = (self.settings.bucket, f"tables/{table}/")
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            asked = pool.submit(self.catalog.partitions, table)
-            listings = {root: self.cache.listing(self.s3, *root)}
-            locations = [lake.split_uri(p.location) for p in asked.result()]
+        # One listing of tables/<table>/ serves every live location under it; a location
+        # elsewhere (none today) is listed from its own common prefix.
+        root = f"tables/{table}/"
+        locations = [lake.split_uri(p.location) for p in self.catalog.partitions(table)]
         chosen = []
         for bucket in sorted({b for b, _ in locations}):
             prefixes = {k if k.endswith("/") else k + "/" for b, k in locations if b == bucket}
-            common = (bucket, posixpath.commonpath(sorted(prefixes)) + "/")
-            if not (common[0] == root[0] and common[1].startswith(root[1])):
-                listings[common] = self.cache.listing(self.s3, *common)
-            listed = listings[root] if common not in listings else listings[common]
-            for found in listed:
+            common = posixpath.commonpath(sorted(prefixes)) + "/"
+            under_root = bucket == self.settings.bucket and common.startswith(root)
+            for found in self.cache.listing(self.s3, bucket, root if under_root else common):
                 parents = found.key.split("/")
-                if found.bucket == bucket and any(
-                        "/".join(parents[:n]) + "/" in prefixes for n in range(1, len(parents))):
+                if any("/".join(parents[:n]) + "/" in prefixes for n in range(1, len(parents))):
                     chosen.append(found)
         return chosen
 

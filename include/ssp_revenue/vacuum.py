@@ -79,10 +79,7 @@ class VacuumPlan:
 
 
 def _objects(s3: Any, bucket: str, prefix: str) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        sizes.update({o["Key"]: int(o["Size"]) for o in page.get("Contents", [])})
-    return sizes
+    return {o["Key"]: int(o["Size"]) for o in lake.list_objects(s3, bucket, prefix)}
 
 
 def protected_versions(s3: Any, bucket: str) -> set[tuple[str, str, str]]:
