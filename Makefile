@@ -55,8 +55,12 @@ services:
 demo: venv bytecode
 	$(BIN)/python -m ssp_revenue_airflow.demo
 
+# Test processes side by side (pytest-xdist), each with a stack of its own; the
+# production-topology tests keep to one of them. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 3
+
 test: venv bytecode browser services lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
 
 lint: venv
 	$(BIN)/ruff check include plugins dags tests benchmarks

@@ -7,6 +7,7 @@ import sys
 
 from benchmarks import (
     backfill,
+    backfill_topology,
     lake_growth,
     pipeline_day,
     publish_side_by_side,
@@ -16,7 +17,11 @@ from benchmarks import (
     validation,
 )
 
-BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill", "scheduler", "growth")
+BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill", "backfill-topology", "scheduler",
+              "growth")
+
+
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adjustment-days", type=int, default=2)
     parser.add_argument("--library-pass", action="store_true",
                         help="backfill: also run the same steps through the library alone (doubles the time)")
+    parser.add_argument("--executor", action="append", choices=EXECUTORS,
+                        help="backfill-topology: only this executor (repeatable)")
     parser.add_argument("--growth-days", type=int, default=365,
                         help="growth: the simulated span (5 SSPs, production windows)")
     parser.add_argument("--growth-rows", type=int, default=200, help="growth: emulator rows per SSP-day")
@@ -41,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     if "growth" in chosen:  # its own stack: a lake of its own
         print(lake_growth.main(args.growth_days, args.growth_rows))
         chosen = [c for c in chosen if c != "growth"]
+        if not chosen:
+            return 0
+    if "backfill-topology" in chosen:  # its own topologies and stack
+        print(backfill_topology.main(args.backfill_dates, args.backfill_rows, args.refetch_days,
+                                     args.adjustment_days, tuple(args.executor or EXECUTORS)))
+        chosen = [c for c in chosen if c != "backfill-topology"]
         if not chosen:
             return 0
     if chosen == ["scheduler"]:  # its own topologies and stack; no benchmark session needed

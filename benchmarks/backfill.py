@@ -27,14 +27,13 @@ from benchmarks.common import write_table
 from benchmarks.session import LOCAL, Session, post, rows_per_day
 from ssp_revenue import calendar, freeze, pipeline, registry, runtime
 from ssp_revenue.clock import EmulatorClock
-from ssp_revenue.connectors import connector_class
 from ssp_revenue.credentials import emulator_credentials
 from ssp_revenue_airflow import local
 
 SSPS = ("adpulse", "xchange", "nihon", "gamnet")
 
 
-def _config_dir(base: Path) -> Path:
+def four_ssp_config(base: Path) -> Path:
     """The shipped config with only the benchmark's SSPs in the registry."""
     target = LOCAL / "config"
     shutil.rmtree(target, ignore_errors=True)
@@ -87,7 +86,7 @@ def main(session: Session, dates: int, rows: int, refetch_days: int, adjustment_
              {"ssp": ssp, "rows": rows_per_day(ssp, rows), "rate_limit_per_window": 0})
     first = dt.date(2026, 6, 1)
     days = [first + dt.timedelta(days=n) for n in range(dates)]
-    config_dir = _config_dir(session.settings.config_dir)
+    config_dir = four_ssp_config(session.settings.config_dir)
     env = {
         **local.airflow_environment(LOCAL / "backfill"),
         **local.stack_environment(LOCAL / "stack.json"),
@@ -161,10 +160,9 @@ def _library_pass(session: Session, days: list[dt.date], first: dt.date, config_
         due = calendar.dates_due(day, refetch_days, adjustment_days, first)
         started = time.perf_counter()
         for config in configs:
-            connector = connector_class(config.style)(
-                config,
-                emulator_credentials(config.name, session.state["emulator_url"], settings.aws_endpoint),
-                clock=services.clock, business_tz=settings.business_tz)
+            credentials = emulator_credentials(config.name, session.state["emulator_url"],
+                                               settings.aws_endpoint)
+            connector = runtime.connector(config, credentials, services)
             pipeline.run_ssp(config, due, connector, services)
         library_walls.append(time.perf_counter() - started)
 

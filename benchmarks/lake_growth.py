@@ -26,7 +26,7 @@ from typing import Any
 from benchmarks.common import write_table
 from benchmarks.session import LOCAL, post
 from ssp_revenue import calendar, lake, logs, maintenance, registry, replay, runtime, schema, stack
-from ssp_revenue.connectors import RetryPolicy, connector_class
+from ssp_revenue.connectors import RetryPolicy
 from ssp_revenue.credentials import emulator_credentials
 from ssp_revenue.settings import Settings
 
@@ -90,10 +90,9 @@ def _measure(state: dict[str, Any], days: int, rows: int) -> str:
         post(state["emulator_url"] + "/_control/profile", {"ssp": name, "rows": rows})
 
     def connector(config: registry.SspConfig) -> Any:
-        return connector_class(config.style)(
+        return runtime.connector(
             config, emulator_credentials(config.name, settings.emulator_url, settings.aws_endpoint),
-            clock=services.clock, business_tz=settings.business_tz,
-            retry=RetryPolicy(attempts=3, initial=0.01, jitter=0.01,
+            services, retry=RetryPolicy(attempts=3, initial=0.01, jitter=0.01,
                               sleep=lambda s: time.sleep(min(s, 0.02))))
 
     start = calendar.date_start(GO_LIVE, settings.tz)

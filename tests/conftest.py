@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL = ROOT / ".local" / "test"
+# One directory per pytest-xdist worker: its own stack (moto, emulator), Airflow home and
+# metadata DB, so workers share nothing but the machine.
+LOCAL = ROOT / ".local" / "test" / os.environ.get("PYTEST_XDIST_WORKER", "main")
 for path in (ROOT / "plugins", ROOT / "include"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))

@@ -110,11 +110,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _connector_for(settings: Settings, services: Services) -> Any:
-    from ssp_revenue import credentials
-    from ssp_revenue.connectors import connector_class
+    from ssp_revenue import credentials, runtime
     def make(config: registry.SspConfig) -> Any:
-        return connector_class(config.style)(config, credentials.from_env(config.name, settings),
-                                             clock=services.clock, business_tz=settings.business_tz)
+        return runtime.connector(config, credentials.from_env(config.name, settings), services)
     return make
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 import urllib.request
 from typing import Protocol
 
@@ -11,6 +12,13 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> dt.datetime:
         """The current instant, timezone-aware (UTC)."""
+        ...
+
+    def wait(self, seconds: float) -> None:
+        """Let ``seconds`` go by while a report job runs at the SSP (a poll interval).
+
+        Simulated clocks spend no wall time: the emulator's report jobs finish after a
+        number of polls, not of seconds, and only the harness moves simulated time."""
         ...
 
 
@@ -25,6 +33,9 @@ class SystemClock:
 
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC)
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class FixedClock:
@@ -41,6 +52,9 @@ class FixedClock:
 
     def advance(self, delta: dt.timedelta) -> None:
         self._at = self._at + delta
+
+    def wait(self, seconds: float) -> None:
+        """Time stands still until the caller moves it."""
 
 
 class EmulatorClock:
@@ -60,6 +74,9 @@ class EmulatorClock:
         with urllib.request.urlopen(self._url, timeout=self._timeout) as resp:  # noqa: S310  # nosec B310 - http(s) checked
             body = json.loads(resp.read())
         return parse_instant(body["now"])
+
+    def wait(self, seconds: float) -> None:
+        """No wall time: see ``Clock.wait``."""
 
     def set(self, at: dt.datetime) -> None:
         data = json.dumps({"now": _aware(at).isoformat()}).encode()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ssp_revenue import aws, calendar, lake, registry
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock, EmulatorClock, SystemClock
 from ssp_revenue.settings import Settings
+
+if TYPE_CHECKING:
+    from ssp_revenue.connectors import Credentials, ReportConnector
 
 
 @dataclasses.dataclass
@@ -72,6 +75,16 @@ def services_for(
         s3=s3,
         catalog=GlueCatalog(glue, settings.glue_database, settings.bucket),
     )
+
+
+def connector(config: registry.SspConfig, credentials: Credentials, services: Services,
+              **options: Any) -> ReportConnector:
+    """The SSP's connector, on the services' clock and the business time zone: the one
+    place a connector is assembled (the DAG's fetch task, the CLI, the replay, the demo)."""
+    from ssp_revenue.connectors import connector_class
+
+    return connector_class(config.style)(config, credentials, clock=services.clock,
+                                         business_tz=services.settings.business_tz, **options)
 
 
 def bootstrap(services: Services) -> None:

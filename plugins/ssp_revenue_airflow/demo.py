@@ -1,11 +1,13 @@
-"""``make demo``: a week of daily DAG runs on the simulated clock, a monthly close, a report.
+"""``make demo``: a week of daily runs on the simulated clock, a monthly close, a report.
 
-Brings the local stack up (and leaves it up), replays the last 7 revenue dates
-of the previous month and the first 2 of this one through real ``dag.test()``
-runs (so every date of the week is frozen and allocated), prints revenue per
-date and SSP from ``ssp-revenue query``, closes the previous month through the
-monthly DAG, writes its accounting CSV and HTML report under .local/, and exits
-non-zero if any step failed.
+Brings the local stack up (and leaves it up), replays every scheduled run for the
+last 7 revenue dates of the previous month and the first of this one through the
+library (``ssp-revenue replay``: the DAGs' steps without a task process each),
+makes the daily run for the second date of this month as a real DAG run
+(``dag.test()``), so every date of the week is frozen and allocated, prints
+revenue per date and SSP from ``ssp-revenue query``, closes the previous month
+through the monthly DAG, writes its accounting CSV and HTML report under .local/,
+and exits non-zero if any step failed.
 """
 
 from __future__ import annotations
@@ -16,9 +18,15 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ssp_revenue_airflow import local
+
+if TYPE_CHECKING:
+    from ssp_revenue.replay import ReplayReport
+    from ssp_revenue.runtime import Services
+    from ssp_revenue.settings import Settings
 
 SUMMARY_SQL = (
     "SELECT revenue_date, ssp, status, count(*) AS rows, sum(impressions) AS impressions, "
@@ -94,12 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     monthly = bag.get_dag("ssp_revenue_monthly_close")
     assert dag is not None and monthly is not None
 
-    failed = []
-    for day in dates:
+    failed: list[dt.date] = []
+    replayed = replay_before(dates[-1], settings, services)
+    print(f"== ssp-revenue replay up to the last date's run: {replayed.summary()}", flush=True)
+    if replayed.opened:
+        failed += [dt.date.fromisoformat(n["revenue_date"]) for n in replayed.opened]
+    for day in dates[-1:]:
         started = time.monotonic()
         run = local.run_day(dag, day, clock)
         state_name = str(getattr(run, "state", "unknown"))
-        print(f"== daily run for revenue date {day}: {state_name} "
+        print(f"== daily DAG run (dag.test) for revenue date {day}: {state_name} "
               f"({time.monotonic() - started:.1f}s)", flush=True)
         if "success" not in state_name:
             failed.append(day)
@@ -153,6 +165,29 @@ def main(argv: list[str] | None = None) -> int:
               f"(logs under {local_dir / 'airflow' / 'logs'})", file=sys.stderr)
         return 1
     return 0
+
+
+def replay_before(last: dt.date, settings: Settings, services: Services) -> ReplayReport:
+    """Every run the schedules make up to the last date's daily run, through the library
+    (``ssp-revenue replay``: the same steps as the DAGs' tasks, without a task process
+    per step), printing the daily runs and any incident."""
+    from ssp_revenue import calendar, credentials, registry, replay, runtime
+
+    replaying = runtime.services_for(settings.replace(clock="replay"), s3=services.s3,
+                                     glue=services.catalog.glue)
+    ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
+    assert settings.start_date is not None  # the demo's go-live, set in main()
+    start = calendar.run_due(settings.start_date, settings.tz)
+
+    def echo(line: str) -> None:
+        if " daily " in line or "\n" in line:
+            print("   " + line.replace("\n", "\n   "), flush=True)
+
+    return replay.replay(
+        start, calendar.run_due(last, settings.tz), services=replaying, ssps=ssps,
+        connectors=lambda config: runtime.connector(
+            config, credentials.from_env(config.name, settings), replaying),
+        echo=echo)
 
 
 if __name__ == "__main__":

@@ -103,3 +103,22 @@ def run_day(dag: Any, revenue_date: dt.date, clock: Any, *, minutes_after: int =
     due = calendar.run_due(revenue_date, tz)
     clock.set(due + dt.timedelta(minutes=minutes_after))
     return dag.test(logical_date=calendar.run_logical_date(revenue_date, tz), run_after=due)
+
+
+def lake_snapshot(services: Any) -> dict[str, Any]:
+    """What must not depend on how the runs were made (scheduler, backfill or dag.test()):
+    each table's partitions and their versions, the ledger, the closes' checksums."""
+    from ssp_revenue import lake
+
+    bucket = services.settings.bucket
+    tables = {}
+    for table in ("revenue", "revenue_final", "allocation_final"):
+        tables[table] = {(p.revenue_date, p.ssp): p.location.split(bucket, 1)[1]
+                         for p in services.catalog.partitions(table)}
+    ledger = {}
+    for key in lake.list_keys(services.s3, bucket, "ledger/finalized/"):
+        body = services.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+        ledger[key] = json.loads(body.replace(f"s3://{bucket}/", "s3://<bucket>/"))  # the lake's own name
+    closes = sorted(k for k in lake.list_keys(services.s3, bucket, "closes/") if k.endswith(".csv"))
+    close_sha = {k: services.s3.head_object(Bucket=bucket, Key=k).get("ETag") for k in closes}
+    return {"tables": tables, "ledger": ledger, "closes": close_sha}

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ssp_revenue import calendar, pipeline, registry, runs, runtime
-from ssp_revenue.connectors import connector_class
 from ssp_revenue.errors import Reason
 from ssp_revenue.outcomes import ActionableFailure
 from ssp_revenue.runtime import Services
@@ -133,8 +132,7 @@ def fetch(job: dict[str, Any]) -> dict[str, Any]:
             Reason.MISSING_CONNECTION, svc)
         emit_metrics(job, "fetch")
         return job
-    connector = connector_class(config.style)(config, credentials, clock=svc.clock,
-                                              business_tz=current.business_tz)
+    connector = runtime.connector(config, credentials, svc)
     job = pipeline.fetch_step(job, connector, svc)
     emit_metrics(job, "fetch")
     return job

@@ -49,15 +49,13 @@ def airflow_lake(stack_state: dict[str, object], emulator: Any, tmp_path: Any,
 
 def run_every_ssp(services: Any, emulator: Any, at: Any, dates: list[Any]) -> None:
     """Every SSP's daily steps at ``at`` for ``dates``, in this process (an earlier run)."""
-    from ssp_revenue import registry
-    from ssp_revenue.connectors import connector_class
+    from ssp_revenue import registry, runtime
     from ssp_revenue.credentials import emulator_credentials
     from ssp_revenue.pipeline import run_ssp
 
     settings = services.settings
     emulator.set_clock(at)
     for config in registry.load_registry(settings.config_dir / "ssps.yaml"):
-        connector = connector_class(config.style)(
-            config, emulator_credentials(config.name, settings.emulator_url, settings.aws_endpoint),
-            clock=services.clock, business_tz=settings.business_tz)
+        connector = runtime.connector(
+            config, emulator_credentials(config.name, settings.emulator_url, settings.aws_endpoint), services)
         run_ssp(config, dates, connector, services)

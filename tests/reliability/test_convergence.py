@@ -24,7 +24,7 @@ import pytest
 
 from ssp_revenue import calendar, freeze, incidents, publish, registry, replay, runtime, schedule
 from ssp_revenue.alerts import LakeAlertLog
-from ssp_revenue.connectors import RetryPolicy, connector_class
+from ssp_revenue.connectors import RetryPolicy
 from ssp_revenue.credentials import emulator_credentials
 from ssp_revenue.runtime import Services
 
@@ -51,10 +51,9 @@ class Replayer:
     def connector(self, config: registry.SspConfig) -> Any:
         import time
 
-        return connector_class(config.style)(
+        return runtime.connector(
             config, emulator_credentials(config.name, self.settings.emulator_url, self.settings.aws_endpoint),
-            clock=self.services.clock, business_tz=self.settings.business_tz,
-            retry=RetryPolicy(attempts=3, initial=0.01, jitter=0.01, sleep=lambda s: time.sleep(min(s, 0.02))))
+            self.services, retry=RetryPolicy(attempts=3, initial=0.01, jitter=0.01, sleep=lambda s: time.sleep(min(s, 0.02))))
 
     def run(self, offset: float, days: float, before_run: Any = None) -> replay.ReplayReport:
         """Replay ``days`` from ``offset`` days after the go-live date's start."""

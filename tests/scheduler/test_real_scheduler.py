@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ssp_revenue import calendar
+from ssp_revenue_airflow.local import lake_snapshot as snapshot
 
 from .conftest import FIRST, LAST, Deployment, pipeline_environment
 
@@ -45,25 +46,6 @@ def lake_services(bucket: str) -> Any:
 
     env = {**os.environ, **local.stack_environment(LOCAL / "stack.json"), **pipeline_environment(bucket)}
     return runtime.services_for(Settings.from_env(env))
-
-
-def snapshot(services: Any) -> dict[str, Any]:
-    """What must not depend on how the runs were made: partitions and their versions,
-    the ledger, the month's close."""
-    from ssp_revenue import lake
-
-    bucket = services.settings.bucket
-    tables = {}
-    for table in ("revenue", "revenue_final", "allocation_final"):
-        tables[table] = {(p.revenue_date, p.ssp): p.location.split(bucket, 1)[1]
-                         for p in services.catalog.partitions(table)}
-    ledger = {}
-    for key in lake.list_keys(services.s3, bucket, "ledger/finalized/"):
-        body = services.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-        ledger[key] = json.loads(body.replace(f"s3://{bucket}/", "s3://<bucket>/"))  # the lake's own name
-    closes = sorted(k for k in lake.list_keys(services.s3, bucket, "closes/") if k.endswith(".csv"))
-    close_sha = {k: services.s3.head_object(Bucket=bucket, Key=k).get("ETag") for k in closes}
-    return {"tables": tables, "ledger": ledger, "closes": close_sha}
 
 
 def published_dates(services: Any) -> set[str]:

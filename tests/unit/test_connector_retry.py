@@ -135,3 +135,43 @@ def test_a_part_download_that_does_not_match_the_stated_hash_is_retried_then_ref
     ])
     with pytest.raises(ServerError, match="stated 3 bytes"):
         c.fetch(DAY)
+
+
+class WaitingClock(FixedClock):
+    """A fixed clock that records the waits asked of it."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        super().__init__(at)
+        self.waits: list[float] = []
+
+    def wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+def test_a_report_job_is_polled_through_the_clock_not_the_retry_sleep() -> None:
+    # Polling is waiting for the SSP, not backing off from an error: on a simulated
+    # clock it must cost no wall time, whatever the retry policy sleeps.
+    c, _, sleeps = connector([
+        FakeResponse(200, {"access_token": "t", "expires_in": 3600}),
+        FakeResponse(202, {"id": "job-1"}),
+        FakeResponse(200, {"status": "RUNNING"}),
+        FakeResponse(200, {"status": "RUNNING"}),
+        FakeResponse(200, {"status": "DONE", "parts": 1, "size": 3,
+                           "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                           "totals": None}),
+        FakeResponse(200, content=b"abc"),
+    ])
+    c.clock = clock = WaitingClock(dt.datetime(2026, 11, 6, tzinfo=dt.UTC))
+    assert c.fetch(DAY).body == b"abc"
+    assert clock.waits == [0.25, 0.5] and sleeps == []
+
+
+def test_the_simulated_clocks_spend_no_wall_time_waiting() -> None:
+    import time
+
+    from ssp_revenue.clock import EmulatorClock
+
+    started = time.monotonic()
+    FixedClock(dt.datetime(2026, 11, 6, tzinfo=dt.UTC)).wait(30)
+    EmulatorClock("http://127.0.0.1:9").wait(30)  # no request either: nothing listens there
+    assert time.monotonic() - started < 1

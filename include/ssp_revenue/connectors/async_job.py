@@ -137,7 +137,7 @@ class AsyncJobConnector(ReportConnector):
             if state == "FAILED":
                 raise ServerError(f"report job {job_id} failed: {status.get('error')}",
                                   ssp=self.config.name, revenue_date=revenue_date)
-            self.retry.sleep(min(self.max_poll_interval, self.first_poll_interval * 2**poll))
+            self.clock.wait(min(self.max_poll_interval, self.first_poll_interval * 2**poll))
         raise FetchTimeout(
             f"report job {job_id} not done after {self.max_polls} polls",
             ssp=self.config.name, revenue_date=revenue_date,

@@ -86,7 +86,7 @@ class ServiceAccountJobConnector(ReportConnector):
                                      revenue_date=revenue_date, headers=headers).json()
             if operation.get("done"):
                 break
-            self.retry.sleep(min(10.0, 0.25 * 2**poll))
+            self.clock.wait(min(10.0, 0.25 * 2**poll))
         else:
             raise FetchTimeout(f"{name} not done after {self.max_polls} polls",
                                ssp=self.config.name, revenue_date=revenue_date)
