@@ -23,3 +23,4 @@ def client(service: str, settings: Settings) -> Any:
         endpoint_url=settings.aws_endpoint,
         config=RETRIES,
     )
+

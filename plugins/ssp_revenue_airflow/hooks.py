@@ -46,9 +46,16 @@ class SspConnectionHook(BaseHook):
 
 
 def aws_clients(settings: Settings, aws_conn_id: str = "aws_default") -> tuple[Any, Any]:
-    """S3 and Glue clients through the Amazon provider (credentials and endpoint from the Connection)."""
-    s3 = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="s3", region_name=settings.region,
-                     config=aws.RETRIES)
-    glue = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="glue", region_name=settings.region,
-                       config=aws.RETRIES)
-    return s3.get_conn(), glue.get_conn()
+    """S3 and Glue clients through the Amazon provider (credentials and endpoint from the Connection).
+
+    One hook and one boto3 session for both: the Connection is fetched from the
+    api-server once and the credentials resolved once per task, not once per client."""
+    hook = AwsBaseHook(aws_conn_id=aws_conn_id, region_name=settings.region, config=aws.RETRIES)
+    session = hook.get_session(region_name=settings.region)
+
+    def client(service: str) -> Any:
+        return session.client(service,  # type: ignore[call-overload]
+                              endpoint_url=hook.conn_config.get_service_endpoint_url(service_name=service),
+                              config=aws.RETRIES, verify=hook.verify)
+
+    return client("s3"), client("glue")
