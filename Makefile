@@ -60,7 +60,7 @@ demo: venv bytecode
 TEST_WORKERS ?= 3
 
 test: venv bytecode browser services lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --durations=15 tests
+	$(BIN)/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --durations=15 tests
 
 lint: venv
 	$(BIN)/ruff check include plugins dags tests benchmarks

@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,23 @@ from ssp_revenue_airflow import local as airflow_local  # noqa: E402  (no Airflo
 os.environ.update(airflow_local.airflow_environment(LOCAL))
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scheduling by scope: every test its own unit of work, except the
+    production-topology tests (tests/scheduler), which are one unit on one worker, so
+    one set of Airflow processes runs at a time and each module's deployment starts once.
+
+    ``--dist loadgroup`` would say it with marks, but on pytest 9.2 it silently stops
+    grouping (pytest-xdist issue 1386: it rewrites a node id field pytest no longer
+    reads); this is the same scheduler, told the scopes directly."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class TopologyOnOneWorker(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return "topology" if nodeid.startswith("tests/scheduler/") else nodeid
+
+    return TopologyOnOneWorker(config, log)
 
 
 @pytest.fixture(scope="session")

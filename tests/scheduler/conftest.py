@@ -117,12 +117,9 @@ def started(stack_state: dict[str, object], extra: dict[str, str], bucket: str,
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist the topology tests share one worker (``--dist loadgroup``): one
-    set of Airflow processes at a time on the machine, each module's deployment started
-    once. They go first: the longest unit of work, so the other workers fill in around it."""
+    """The topology tests go first: under pytest-xdist they are one unit of work on one
+    worker (tests/conftest.py), the longest, so the other workers fill in around it."""
     here = str(Path(__file__).parent)
     topology = [item for item in items if str(item.path).startswith(here)]
-    for item in topology:
-        item.add_marker(pytest.mark.xdist_group("topology"))
     chosen = set(topology)
     items[:] = topology + [item for item in items if item not in chosen]
