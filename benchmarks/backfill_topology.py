@@ -161,8 +161,11 @@ def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, refetch_da
 def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
          executors: tuple[str, ...] = ("LocalExecutor", "CeleryExecutor")) -> str:
     days = [FIRST + dt.timedelta(days=n) for n in range(dates)]
+    import os
+
     from ssp_revenue import stack
 
+    os.environ.update(stack.LOCAL_AWS_ENV)  # this process reads the lakes with the stack's keys
     results = {}
     for executor in executors:
         results[executor] = through_topology(executor, days, rows, refetch_days, adjustment_days)
