@@ -28,9 +28,23 @@ os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
 
 
+TOPOLOGY_TESTS = "tests/scheduler/"
+
+
+def _topology(nodeid: str) -> bool:
+    """A production-topology test (Airflow's processes, PostgreSQL, Redis)."""
+    return nodeid.startswith(TOPOLOGY_TESTS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The topology tests go first: under pytest-xdist they are one unit of work on one
+    worker, the longest, so the other workers fill in around it."""
+    items.sort(key=lambda item: not _topology(item.nodeid))  # stable: each side keeps its order
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """pytest-xdist's scheduling by scope: every test its own unit of work, except the
-    production-topology tests (tests/scheduler), which are one unit on one worker, so
+    production-topology tests, which are one unit on one worker, so
     one set of Airflow processes runs at a time and each module's deployment starts once.
 
     ``--dist loadgroup`` would say it with marks, but on pytest 9.2 it silently stops
@@ -40,7 +54,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class TopologyOnOneWorker(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            return "topology" if nodeid.startswith("tests/scheduler/") else nodeid
+            return "topology" if _topology(nodeid) else nodeid
 
     return TopologyOnOneWorker(config, log)
 

@@ -23,4 +23,3 @@ def client(service: str, settings: Settings) -> Any:
         endpoint_url=settings.aws_endpoint,
         config=RETRIES,
     )
-

@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # Heavy modules (pyarrow, boto3, DuckDB, GX) are imported inside each command, so
 # `--help` and a typo answer at once and each command pays only for what it uses.
@@ -90,7 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         dates = calendar.dates_due(anchor, settings.refetch_days, settings.adjustment_days,
                                    settings.start_date)
     failed = False
-    connector_for = _connector_for(settings, services)
+    from ssp_revenue import runtime
+    connector_for = runtime.connectors_from_env(services)
     for config in ssps:
         job = run_ssp(config, dates, connector_for(config), services)
         for outcome in job["outcomes"]:
@@ -109,13 +110,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _connector_for(settings: Settings, services: Services) -> Any:
-    from ssp_revenue import credentials, runtime
-    def make(config: registry.SspConfig) -> Any:
-        return runtime.connector(config, credentials.from_env(config.name, settings), services)
-    return make
-
-
 def _instant(text: str, settings: Settings) -> dt.datetime:
     """An ISO instant, or a date meaning its start in the business zone."""
     if "T" not in text and " " not in text:
@@ -126,7 +120,7 @@ def _instant(text: str, settings: Settings) -> dt.datetime:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Every run the DAGs' schedules make in [--from, --to), in order, on the simulated clock."""
-    from ssp_revenue import replay
+    from ssp_revenue import replay, runtime
     settings = load_settings()
     if not settings.emulator_url:
         print("replay runs on the simulated clock only: start the local stack (ssp-revenue stack up)",
@@ -136,7 +130,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     services, ssps = _pipeline_context(settings, args.ssp)
     start, end = _instant(args.date_from, settings), _instant(args.date_to, settings)
     report = replay.replay(start, end, services=services, ssps=ssps,
-                           connectors=_connector_for(settings, services),
+                           connectors=runtime.connectors_from_env(services),
                            echo=None if args.quiet else print)
     print(report.summary())
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ssp_revenue import aws, calendar, lake, registry
@@ -85,6 +86,17 @@ def connector(config: registry.SspConfig, credentials: Credentials, services: Se
 
     return connector_class(config.style)(config, credentials, clock=services.clock,
                                          business_tz=services.settings.business_tz, **options)
+
+
+def connectors_from_env(services: Services) -> Callable[[registry.SspConfig], ReportConnector]:
+    """Connectors whose credentials come from the environment (``credentials.from_env``:
+    an SSP_REVENUE_CONN_* variable, or the emulator's demo account): the CLI and the demo."""
+    from ssp_revenue import credentials
+
+    def make(config: registry.SspConfig) -> ReportConnector:
+        return connector(config, credentials.from_env(config.name, services.settings), services)
+
+    return make
 
 
 def bootstrap(services: Services) -> None:

@@ -107,14 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"== ssp-revenue replay up to the last date's run: {replayed.summary()}", flush=True)
     if replayed.opened:
         failed += [dt.date.fromisoformat(n["revenue_date"]) for n in replayed.opened]
-    for day in dates[-1:]:
-        started = time.monotonic()
-        run = local.run_day(dag, day, clock)
-        state_name = str(getattr(run, "state", "unknown"))
-        print(f"== daily DAG run (dag.test) for revenue date {day}: {state_name} "
-              f"({time.monotonic() - started:.1f}s)", flush=True)
-        if "success" not in state_name:
-            failed.append(day)
+    started = time.monotonic()
+    run = local.run_day(dag, dates[-1], clock)
+    state_name = str(getattr(run, "state", "unknown"))
+    print(f"== daily DAG run (dag.test) for revenue date {dates[-1]}: {state_name} "
+          f"({time.monotonic() - started:.1f}s)", flush=True)
+    if "success" not in state_name:
+        failed.append(dates[-1])
 
     engine = LocalEngine(settings, services.catalog.glue, services.s3)
     print("\n== ssp-revenue query: revenue per date and SSP (final once frozen, 60 h after the date)")
@@ -171,7 +170,7 @@ def replay_before(last: dt.date, settings: Settings, services: Services) -> Repl
     """Every run the schedules make up to the last date's daily run, through the library
     (``ssp-revenue replay``: the same steps as the DAGs' tasks, without a task process
     per step), printing the daily runs and any incident."""
-    from ssp_revenue import calendar, credentials, registry, replay, runtime
+    from ssp_revenue import calendar, registry, replay, runtime
 
     replaying = runtime.services_for(settings.replace(clock="replay"), s3=services.s3,
                                      glue=services.catalog.glue)
@@ -185,9 +184,7 @@ def replay_before(last: dt.date, settings: Settings, services: Services) -> Repl
 
     return replay.replay(
         start, calendar.run_due(last, settings.tz), services=replaying, ssps=ssps,
-        connectors=lambda config: runtime.connector(
-            config, credentials.from_env(config.name, settings), replaying),
-        echo=echo)
+        connectors=runtime.connectors_from_env(replaying), echo=echo)
 
 
 if __name__ == "__main__":

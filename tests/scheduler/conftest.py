@@ -8,7 +8,6 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,12 +113,3 @@ def started(stack_state: dict[str, object], extra: dict[str, str], bucket: str,
     finally:
         control.reset()
         deployment.down()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The topology tests go first: under pytest-xdist they are one unit of work on one
-    worker (tests/conftest.py), the longest, so the other workers fill in around it."""
-    here = str(Path(__file__).parent)
-    topology = [item for item in items if str(item.path).startswith(here)]
-    chosen = set(topology)
-    items[:] = topology + [item for item in items if item not in chosen]
