@@ -73,7 +73,7 @@ def _busy_seconds(topology: Any) -> float:
     return busy
 
 
-def through_topology(executor: str, days: list[dt.date], rows: int, refetch_days: int,
+def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
                      adjustment_days: int) -> dict[str, Any]:
     from ssp_revenue import calendar, runtime
     from ssp_revenue.settings import Settings
@@ -81,7 +81,6 @@ def through_topology(executor: str, days: list[dt.date], rows: int, refetch_days
     from ssp_revenue_airflow.topology import AirflowTopology
 
     base = LOCAL / executor
-    config_dir = four_ssp_config(Settings.from_env({}).config_dir)
     bucket = f"bt-{uuid.uuid4().hex[:10]}"
     env = {**_pipeline_env(bucket, config_dir, refetch_days, adjustment_days),
            "SSP_REVENUE_CLOCK": "replay", "SSP_REVENUE_CATCHUP": "true",
@@ -118,7 +117,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, refetch_days
             "tasks": tasks, "busy": busy, "snapshot": snapshot, "stack": base, "env": env}
 
 
-def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, refetch_days: int,
+def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
                      adjustment_days: int) -> dict[str, Any]:
     """The same dates through dag.test() on the given (still running) stack, another bucket."""
     import os
@@ -131,7 +130,6 @@ def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, refetch_da
     local_stack = stack.LocalStack(stack_dir)
     state = local_stack.up()
     try:
-        config_dir = four_ssp_config(Settings.from_env({}).config_dir)
         env = {**local.airflow_environment(stack_dir / "dag-test"),
                **local.stack_environment(local_stack.state_file),
                **_pipeline_env(f"bd-{uuid.uuid4().hex[:10]}", config_dir, refetch_days, adjustment_days),
@@ -164,14 +162,17 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
     import os
 
     from ssp_revenue import stack
+    from ssp_revenue.settings import Settings
 
     os.environ.update(stack.LOCAL_AWS_ENV)  # this process reads the lakes with the stack's keys
+    config_dir = four_ssp_config(Settings.from_env({}).config_dir)  # every pass reads the same registry
     results = {}
     for executor in executors:
-        results[executor] = through_topology(executor, days, rows, refetch_days, adjustment_days)
+        results[executor] = through_topology(executor, days, rows, config_dir, refetch_days, adjustment_days)
         if executor != executors[-1]:
             stack.LocalStack(results[executor]["stack"]).down()
-    baseline = through_dag_test(results[executors[-1]]["stack"], days, rows, refetch_days, adjustment_days)
+    baseline = through_dag_test(results[executors[-1]]["stack"], days, rows, config_dir, refetch_days,
+                                adjustment_days)
     table = []
     for name, result in results.items():
         same = result["snapshot"] == baseline["snapshot"]
