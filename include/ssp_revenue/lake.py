@@ -142,6 +142,24 @@ def read_raw(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
     return obj["Body"].read(), facts
 
 
+def raw_facts(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    """The facts landed beside a raw body (its first landing's), without reading the body."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        raise StorageError(f"cannot read raw object s3://{bucket}/{key}: {exc}") from exc
+    facts: dict[str, Any] = json.loads(head.get("Metadata", {}).get("report-facts", "{}"))
+    return facts
+
+
+def open_raw(s3: Any, bucket: str, key: str) -> Any:
+    """A raw body as a stream from its first byte (read as it arrives, never whole)."""
+    try:
+        return s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        raise StorageError(f"cannot read raw object s3://{bucket}/{key}: {exc}") from exc
+
+
 def quarantine(
     s3: Any,
     bucket: str,

@@ -9,8 +9,8 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,11 @@ from ssp_revenue import schema
 from ssp_revenue.errors import MalformedReport, SchemaDrift
 
 _INTEGER = re.compile(r"^-?\d+$")
+# CSV text per record batch: ~0.5M rows of a typical report, ~60 MiB of Arrow memory in
+# flight; peak memory follows this, not the day (benchmarks/results/streaming_day.md).
+BATCH_BYTES = 32 * 1024 * 1024
+HEADER_LIMIT = 1024 * 1024
+_GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +42,10 @@ class Totals:
             "clicks": self.clicks,
             "revenue": str(self.revenue),
         }
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(rows=self.rows + other.rows, impressions=self.impressions + other.impressions,
+                      clicks=self.clicks + other.clicks, revenue=self.revenue + other.revenue)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Totals:
@@ -120,6 +129,44 @@ def read_report_csv(text: bytes, column_types: Mapping[str, pa.DataType]) -> pa.
     """A report CSV under its style's column contract: drift first, then strict rows."""
     check_columns(header_of(text), tuple(column_types))
     return read_csv(text, column_types)
+
+
+def gunzip(source: BinaryIO) -> BinaryIO:
+    """A gzip body decompressed as it is read (never whole in memory)."""
+    return cast(BinaryIO, gzip.GzipFile(fileobj=source, mode="rb"))
+
+
+def stream_report_csv(
+    source: BinaryIO, column_types: Mapping[str, pa.DataType], *, whole: Callable[[], bytes],
+    batch_bytes: int = BATCH_BYTES,
+) -> Iterator[pa.RecordBatch]:
+    """:func:`read_report_csv` one record batch at a time, in file order.
+
+    The header is checked before any row is read. A bad row is located by the
+    slow path over ``whole()`` (the body read again, decompressed): only a
+    failing report is ever held whole, so its error can name the row.
+    """
+    try:
+        header = source.readline(HEADER_LIMIT)
+    except _GZIP_ERRORS as exc:
+        raise MalformedReport(f"gzip body is truncated or corrupt ({exc})") from None
+    found = header_of(header)
+    check_columns(found, tuple(column_types))
+    options = pacsv.ConvertOptions(
+        column_types=dict(column_types), null_values=[], strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        reader = pacsv.open_csv(
+            source, read_options=pacsv.ReadOptions(column_names=found, block_size=batch_bytes),
+            convert_options=options)
+        yield from reader
+    except _GZIP_ERRORS as exc:
+        raise MalformedReport(f"gzip body is truncated or corrupt ({exc})") from None
+    except pa.ArrowInvalid as exc:
+        text = whole()
+        _locate_bad_row(text, column_types)
+        raise MalformedReport(f"unreadable CSV: {exc}") from None
 
 
 def _locate_bad_row(text: bytes, column_types: Mapping[str, pa.DataType]) -> None:

@@ -8,6 +8,7 @@ records every outcome, classified by the convergence policy.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from typing import Any
@@ -27,14 +28,14 @@ from ssp_revenue import (
     schema,
 )
 from ssp_revenue.clock import FixedClock, parse_instant
-from ssp_revenue.connectors import ParsedReport, ReportConnector, connector_class
-from ssp_revenue.content import content_hash
+from ssp_revenue.connectors import ReportConnector, connector_class
+from ssp_revenue.connectors.base import ReportBatches
 from ssp_revenue.errors import PipelineError, Reason, ValidationFailed
 from ssp_revenue.outcomes import ActionableFailure, Severity, StepOutcome
-from ssp_revenue.publish import VERSION_CHARS, publish_batch
+from ssp_revenue.publish import VERSION_CHARS
 from ssp_revenue.registry import SspConfig
 from ssp_revenue.runtime import Services
-from ssp_revenue.validate import validate
+from ssp_revenue.validate import validate_batches
 
 log = logging.getLogger(__name__)
 
@@ -158,14 +159,17 @@ def fetch_unavailable(job: dict[str, Any], message: str, reason: Reason,
     return job
 
 
-def read_landed(config: SspConfig, services: Services, item: dict[str, Any], day: dt.date) -> ParsedReport:
-    """Parse a landed raw body: the only input of validate and publish, so both see the same rows.
+def read_landed(config: SspConfig, services: Services, item: dict[str, Any], day: dt.date) -> ReportBatches:
+    """Read a landed raw body a batch at a time: the only input of validate and publish,
+    so both see the same rows.
 
     The fetch's own facts come with the item (a body stored once keeps only its
     first landing's facts beside it).
     """
-    body, stored_facts = lake.read_raw(services.s3, services.bucket, item["raw_object"])
-    return connector_class(config.style).parse(config, body, item.get("facts", stored_facts), day)
+    key = item["raw_object"]
+    facts = item["facts"] if "facts" in item else lake.raw_facts(services.s3, services.bucket, key)
+    return connector_class(config.style).read_batches(
+        config, lambda: lake.open_raw(services.s3, services.bucket, key), facts, day)
 
 
 def validate_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
@@ -178,13 +182,14 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
         live = publish.live_report(services.catalog, config.name, day)
         if live is not None and live.parameters["report"] == item.get("report"):
             version = live.parameters["source_version"]
-            job["validated"].append({**item, "version": version, "unchanged": True})
+            job["validated"].append({**item, "version": version, "unchanged": True,
+                                     "rows": int(live.parameters["row_count"])})
             _record(job, StepOutcome.ok(config.name, day, "validate",
                                         f"same report as live version {version}: validation reused"))
             continue
         try:
-            parsed = read_landed(config, services, item, day)
-            report = validate(parsed, config=config, revenue_date=day, file=key)
+            again = functools.partial(read_landed, config, services, item, day)
+            report = validate_batches(again(), config=config, revenue_date=day, file=key, again=again)
         except PipelineError as exc:
             exc.located(ssp=config.name, revenue_date=day, file=key)
             details = exc.failures if isinstance(exc, ValidationFailed) else []
@@ -196,7 +201,7 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
             log.info("quarantined %s -> %s", key, where)
             _failed(job, exc, "validate", day, services, now)
             continue
-        version = content_hash(parsed.table)[:VERSION_CHARS]
+        version = report.digest[:VERSION_CHARS]
         job["validated"].append({**item, "version": version, "totals": report.totals.to_dict()})
         _metric(job, "validate", "rows_validated", report.totals.rows)
         _record(job, StepOutcome.ok(config.name, day, "validate",
@@ -217,11 +222,11 @@ def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> 
                     live, fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
                     s3=services.s3, catalog=services.catalog, clock=FixedClock(now))
             else:  # a full load (or the partition moved since validate: load what was fetched)
-                parsed = read_landed(config, services, item, day)
-                result = publish_batch(
-                    parsed.table, ssp=config.name, revenue_date=day,
+                rows = int(item["rows"] if "rows" in item else item["totals"]["rows"])
+                result = publish.publish_batches(
+                    read_landed(config, services, item, day).batches, ssp=config.name, revenue_date=day,
                     fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
-                    expected_version=item["version"], s3=services.s3,
+                    version=item["version"], rows=rows, s3=services.s3,
                     catalog=services.catalog, clock=FixedClock(now), report=item.get("report", ""),
                 )
         except PipelineError as exc:

@@ -1,11 +1,12 @@
 """The load phase: publish a validated batch as a new immutable version, then switch.
 
 1. hash the content (:mod:`ssp_revenue.content`) -> ``version``; the same figures,
-   in any row order, give the same version;
-2. write ``tables/revenue/.../version=<hash>/part-00000.parquet`` (skipped if a
+   in any row order or batching, give the same version;
+2. write ``tables/revenue/.../version=<hash>/part-NNNNN.parquet`` (one file, or
+   more for a day over ``ROWS_PER_FILE`` rows; the upload is skipped if a
    verified copy is already there);
-3. verify it cheaply from its footer: row count, schema, date statistics and the
-   content hash stamped in its key-value metadata;
+3. verify it cheaply from its footers: row counts, schema, date statistics and
+   the content hash stamped in their key-value metadata;
 4. switch the Glue partition's location to it (create if absent);
 5. append a ``publish_log`` row.
 
@@ -22,27 +23,40 @@ import datetime as dt
 import decimal
 import io
 import re
-from concurrent.futures import ThreadPoolExecutor
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from ssp_revenue import catalog as catalog_mod
 from ssp_revenue import lake, logs, schema
 from ssp_revenue.catalog import GlueCatalog
 from ssp_revenue.clock import Clock
-from ssp_revenue.content import encode, encoded_hash
+from ssp_revenue.content import ContentHasher, content_hash, encode
 from ssp_revenue.errors import StorageError
 from ssp_revenue.normalise import Totals, totals_of, with_lineage
 
 TABLE = "revenue"
-PART = "part-00000.parquet"
+PART = "part-00000.parquet"  # the first (for most versions, the only) part
 VERSION_CHARS = 20
 META_VERSION = b"ssp_revenue.content_hash"
 META_ROWS = b"ssp_revenue.rows"
+META_PARTS = b"ssp_revenue.parts"
+# Rows per part file. At the ~12 bytes a row of a typical report's Parquet this is
+# ~100 MiB a file: Athena reads files of 100 MiB-1 GiB best (fewer, larger objects
+# to open; each file still splits by its row groups), and a day under this is one file.
+ROWS_PER_FILE = 8_000_000
+# Multipart in 16 MiB chunks, two at a time: a part file is never read whole into memory.
+UPLOAD = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
+                        max_concurrency=2)
 _VERSION_IN_LOCATION = re.compile(r"/version=([0-9a-f]+)/?$")
 
 
@@ -76,44 +90,114 @@ def version_of(location: str | None) -> str | None:
 
 
 def parquet_bytes(table: pa.Table, digest: str) -> bytes:
-    """Snappy Parquet, stamped with the content hash and row count in its footer.
+    """One part file in memory (tests, small tables); :class:`PartFiles` streams."""
+    sink = io.BytesIO()
+    with _part_writer(sink, table.schema) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata(_stamp(table.schema, digest, table.num_rows, 1))
+    return sink.getvalue()
+
+
+def _part_writer(sink: Any, arrow_schema: pa.Schema) -> pq.ParquetWriter:
+    """Snappy Parquet as the lake writes it.
 
     The Arrow schema is not stored: read back, the columns are the Parquet
     types (dictionary-encoded text comes back as plain strings, as Athena
     sees it). Min/max statistics are written for dates, counts, money and
-    timestamps, not for text: a partition's file is one row group, so text
-    bounds would prune nothing, and they cost a third of the write.
+    timestamps, not for text: text bounds would prune nothing within a
+    partition, and they cost a third of the write.
     """
-    metadata = {**(schema.REVENUE.metadata or {}), **(table.schema.metadata or {}),
-                META_VERSION: digest.encode(), META_ROWS: str(table.num_rows).encode()}
     with_stats = [f.name for f in schema.REVENUE if f.type != pa.string()]
-    sink = io.BytesIO()
-    with pq.ParquetWriter(sink, table.schema, compression="snappy", store_schema=False,
-                          write_statistics=with_stats) as writer:
-        writer.write_table(table)
-        writer.add_key_value_metadata(metadata)
-    return sink.getvalue()
+    return pq.ParquetWriter(sink, arrow_schema, compression="snappy", store_schema=False,
+                            write_statistics=with_stats)
+
+
+def _stamp(arrow_schema: pa.Schema, digest: str, rows: int, parts: int) -> dict[bytes | str, bytes | str]:
+    """A part's footer metadata: the version's content hash, this part's rows, the parts."""
+    return {**(schema.REVENUE.metadata or {}), **(arrow_schema.metadata or {}),
+            META_VERSION: digest.encode(), META_ROWS: str(rows).encode(), META_PARTS: str(parts).encode()}
+
+
+def parts_for(rows: int) -> int:
+    """How many files a version of ``rows`` rows is written as: a function of the
+    figures only, so every writer of one version writes the same files."""
+    return max(1, -(-rows // ROWS_PER_FILE))
+
+
+def part_name(part: int) -> str:
+    return f"part-{part:05d}.parquet"
+
+
+class PartFiles:
+    """A version's part files, written row group by row group into a local directory.
+
+    Rows go to part ``grain key mod parts``: which file a row lands in depends on
+    the row alone, so two writers racing on one version (the same figures in
+    another order or batching) write files with the same rows, and the partition
+    is whole whichever copy of each part is last.
+    """
+
+    def __init__(self, directory: Path, parts: int) -> None:
+        self.directory = directory
+        self.parts = parts
+        self.rows = [0] * parts
+        self._writers: list[pq.ParquetWriter] = []
+
+    def write(self, table: pa.Table, grain: np.ndarray) -> None:
+        if not self._writers:
+            self._writers = [_part_writer(str(self.directory / part_name(p)), table.schema)
+                             for p in range(self.parts)]
+        if self.parts == 1:
+            shares = [table]
+        else:
+            which = grain % np.uint64(self.parts)
+            shares = [table.filter(pa.array(which == np.uint64(p))) for p in range(self.parts)]
+        for part, share in enumerate(shares):
+            if share.num_rows:
+                self._writers[part].write_table(share)
+                self.rows[part] += share.num_rows
+
+    def close(self, digest: str, arrow_schema: pa.Schema) -> list[Path]:
+        """Stamp every part's footer and close it; a part no row fell in is written empty."""
+        if not self._writers:
+            self._writers = [_part_writer(str(self.directory / part_name(p)), arrow_schema)
+                             for p in range(self.parts)]
+        for part, writer in enumerate(self._writers):
+            writer.add_key_value_metadata(_stamp(arrow_schema, digest, self.rows[part], self.parts))
+            writer.close()
+        return [self.directory / part_name(p) for p in range(self.parts)]
+
+    def abort(self) -> None:
+        for writer in self._writers:
+            writer.close()
 
 
 def verify_version(
-    s3: Any, bucket: str, key: str, *, digest: str, rows: int, revenue_date: dt.date
+    s3: Any, bucket: str, prefix: str, *, digest: str, rows: int, revenue_date: dt.date
 ) -> bool:
-    """True if the object at ``key`` is a complete copy of this version: row count,
-    schema, content hash stamp and date statistics, from its footer.
+    """True if the objects under ``prefix`` are a complete copy of this version: every
+    part there, each with the content hash stamp, the schema and date statistics,
+    and their rows adding up, all from their footers.
 
-    Not its size: a copy of the same figures in another row order (a racing
+    Not their sizes: a copy of the same figures in another row order (a racing
     publish) is just as complete and has other bytes.
     """
-    meta = lake.read_footer(s3, bucket, key)
-    if meta is None:
+    keys = lake.parquet_keys(s3, bucket, prefix)
+    if not keys:
         return False
-    kv = meta.metadata or {}
-    return (
-        meta.num_rows == rows
-        and kv.get(META_VERSION) == digest.encode()
-        and meta.schema.to_arrow_schema().remove_metadata().equals(schema.REVENUE.remove_metadata())
-        and _dates_are(meta, revenue_date)
-    )
+    found = 0
+    for key in keys:
+        meta = lake.read_footer(s3, bucket, key)
+        if meta is None:
+            return False
+        kv = meta.metadata or {}
+        if not (kv.get(META_VERSION) == digest.encode()
+                and int(kv.get(META_PARTS, b"1")) == len(keys)
+                and meta.schema.to_arrow_schema().remove_metadata().equals(schema.REVENUE.remove_metadata())
+                and _dates_are(meta, revenue_date)):
+            return False
+        found += meta.num_rows
+    return found == rows
 
 
 def _dates_are(meta: pq.FileMetaData, revenue_date: dt.date) -> bool:
@@ -141,62 +225,116 @@ def publish_batch(
     clock: Clock,
     report: str = "",
 ) -> PublishResult:
-    """Publish one validated (SSP, date) batch. Idempotent; see the module docstring.
+    """Publish one validated (SSP, date) batch held in memory (see :func:`publish_batches`)."""
+    version = expected_version or content_hash(content)[:VERSION_CHARS]
+    return publish_batches(content.to_batches(), ssp=ssp, revenue_date=revenue_date, fetched_at=fetched_at,
+                           raw_object=raw_object, version=version, rows=content.num_rows, s3=s3,
+                           catalog=catalog, clock=clock, report=report)
 
+
+@dataclasses.dataclass
+class _Scanned:
+    digest: str
+    totals: Totals
+    currency: str
+    parts: list[Path]
+
+
+def _scan(batches: Iterable[pa.RecordBatch | pa.Table], *, version: str, rows: int,
+          lineage: dict[str, Any], directory: Path | None, where: dict[str, Any]) -> _Scanned:
+    """One pass over the batches: hash, totals, currencies; and the part files, if
+    ``directory`` is given. Raises if the content is not the validated version."""
+    hasher = ContentHasher()
+    totals = Totals(rows=0, impressions=0, clicks=0, revenue=decimal.Decimal(0))
+    currencies: set[str] = set()
+    files = PartFiles(directory, parts_for(rows)) if directory is not None else None
+    written_schema: pa.Schema | None = None
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            encoded = encode(pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch)
+            grain = hasher.update(encoded)
+            totals = totals + totals_of(encoded)
+            currencies.update(map(str, pc.unique(encoded["currency"]).cast(pa.string()).to_pylist()))
+            if files is not None:
+                table = with_lineage(encoded, source_version=version, **lineage)
+                written_schema = table.schema
+                files.write(table, grain)
+    except BaseException:
+        if files is not None:
+            files.abort()
+        raise
+    digest = hasher.hexdigest()
+    if digest[:VERSION_CHARS] != version or hasher.rows != rows:
+        if files is not None:
+            files.abort()
+        raise StorageError(
+            f"content hash {digest[:VERSION_CHARS]} ({hasher.rows} rows) differs from the validated "
+            f"batch {version} ({rows} rows)", **where)
+    parts: list[Path] = []
+    if files is not None:
+        if written_schema is None:
+            written_schema = with_lineage(encode(schema.NORMALISED.empty_table()), source_version=version,
+                                          **lineage).schema
+        parts = files.close(digest, written_schema)
+    return _Scanned(digest, totals, ",".join(sorted(currencies)), parts)
+
+
+def publish_batches(
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    *,
+    ssp: str,
+    revenue_date: dt.date,
+    fetched_at: dt.datetime,
+    raw_object: str,
+    version: str,
+    rows: int,
+    s3: Any,
+    catalog: GlueCatalog,
+    clock: Clock,
+    report: str = "",
+) -> PublishResult:
+    """Publish one validated (SSP, date) batch, read one record batch at a time.
+    Idempotent; see the module docstring.
+
+    ``version`` and ``rows`` are what validation found: the lineage names the
+    version before the last row is hashed, and the pass fails, publishing
+    nothing, if the rows turn out to be other figures. The part files are
+    written to a local temporary directory and uploaded in multipart chunks, so
+    memory holds one record batch and one upload chunk, not the day.
     ``report`` is the fetch's report identity (body sha256 and content facts): kept
     on the partition so the next fetch of the same report can skip the whole load.
     """
     day = revenue_date.isoformat()
-    with ThreadPoolExecutor(max_workers=1) as lookup:  # the Glue round trip overlaps the hashing
-        live = lookup.submit(catalog.get_partition, TABLE, day, ssp)
-        encoded = encode(content)
-        digest = encoded_hash(encoded)
-        current = live.result()
-    version = digest[:VERSION_CHARS]
-    if expected_version is not None and version != expected_version:
-        raise StorageError(
-            f"content hash {version} differs from the validated batch {expected_version}",
-            ssp=ssp, revenue_date=revenue_date, file=raw_object,
-        )
+    where: dict[str, Any] = {"ssp": ssp, "revenue_date": revenue_date, "file": raw_object}
+    current = catalog.get_partition(TABLE, day, ssp)
     bucket = catalog.bucket
-    key = lake.version_prefix(TABLE, ssp, revenue_date, version) + PART
-    location = lake.s3_uri(bucket, lake.version_prefix(TABLE, ssp, revenue_date, version))
+    prefix = lake.version_prefix(TABLE, ssp, revenue_date, version)
+    location = lake.s3_uri(bucket, prefix)
     previous = version_of(current.location) if current else None
-    totals = totals_of(encoded)
+    lineage = {"fetched_at": fetched_at, "raw_object": lake.s3_uri(bucket, raw_object)}
 
-    def complete() -> bool:
-        return verify_version(s3, bucket, key, digest=digest, rows=content.num_rows,
-                              revenue_date=revenue_date)
+    def complete(digest: str) -> bool:
+        return verify_version(s3, bucket, prefix, digest=digest, rows=rows, revenue_date=revenue_date)
 
-    def write() -> None:
-        table = with_lineage(
-            encoded, source_version=version, fetched_at=fetched_at,
-            raw_object=lake.s3_uri(bucket, raw_object),
-        )
+    def upload(parts: list[Path], digest: str) -> None:
         try:
-            s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(table, digest))
-        except ClientError as exc:
-            raise StorageError(f"write {key}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
-        if not complete():  # ours, or a racing publish's copy of the same figures
+            for path in parts:
+                s3.upload_file(str(path), bucket, prefix + path.name, Config=UPLOAD)
+        except (ClientError, S3UploadFailedError) as exc:
+            raise StorageError(f"write {prefix}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
+        if not complete(digest):  # ours, or a racing publish's copy of the same figures
             raise StorageError(
-                f"read-back of {key} does not match what was written; partition not switched",
+                f"read-back of {prefix} does not match what was written; partition not switched",
                 ssp=ssp, revenue_date=revenue_date,
             )
 
-    if previous != version:
-        if not complete():
-            write()
-        catalog.set_partition(TABLE, day, ssp, location,
-                              _parameters(version, totals, _currency(encoded), previous, report))
-        if not complete():
-            # A superseded version coming back, vacuumed between our check and the switch:
-            # write it again at once (readers saw an empty partition for that long at most).
-            write()
-        outcome = "published"
-    else:
+    if previous == version:
         assert current is not None
         # Same figures, maybe from other bytes or in a lake older than these parameters.
-        params = _parameters(version, totals, _currency(encoded),
+        scanned = _scan(batches, version=version, rows=rows, lineage=lineage, directory=None, where=where)
+        params = _parameters(version, scanned.totals, scanned.currency,
                              current.parameters.get("previous_version") or None,
                              report or current.parameters.get("report", ""))
         if params != current.parameters:
@@ -205,10 +343,23 @@ def publish_batch(
         return _log_unchanged(current, ssp=ssp, revenue_date=revenue_date, fetched_at=fetched_at,
                               raw_object=raw_object, s3=s3, catalog=catalog, clock=clock)
 
-    result = PublishResult(ssp, revenue_date, version, previous, outcome, location, totals)
+    with tempfile.TemporaryDirectory(prefix="ssp-revenue-publish-") as scratch:
+        # Written locally whether or not a copy is already there: the pass checks the figures.
+        scanned = _scan(batches, version=version, rows=rows, lineage=lineage, directory=Path(scratch),
+                        where=where)
+        if not complete(scanned.digest):
+            upload(scanned.parts, scanned.digest)
+        catalog.set_partition(TABLE, day, ssp, location,
+                              _parameters(version, scanned.totals, scanned.currency, previous, report))
+        if not complete(scanned.digest):
+            # A superseded version coming back, vacuumed between our check and the switch:
+            # write it again at once (readers saw an empty partition for that long at most).
+            upload(scanned.parts, scanned.digest)
+
+    result = PublishResult(ssp, revenue_date, version, previous, "published", location, scanned.totals)
     log_publish(result, fetched_at=fetched_at, published_at=clock.now(),
                 raw_object=lake.s3_uri(bucket, raw_object),
-                currency=_currency(encoded), s3=s3, catalog=catalog)
+                currency=scanned.currency, s3=s3, catalog=catalog)
     return result
 
 
@@ -267,10 +418,6 @@ def logged(s3: Any, catalog: GlueCatalog, ssp: str, revenue_date: dt.date, versi
     return any(name.endswith(f"-{version}.parquet") for name in logs.held(s3, catalog.bucket, prefix))
 
 
-def _currency(encoded: pa.Table) -> str:
-    return ",".join(sorted(map(str, pc.unique(encoded["currency"]).cast(pa.string()).to_pylist())))
-
-
 def log_publish(
     result: PublishResult,
     *,
@@ -305,14 +452,17 @@ def log_publish(
 
 
 def read_version(s3: Any, bucket: str, ssp: str, revenue_date: dt.date, version: str) -> pa.Table:
-    """One published version of the revenue table, as written (lineage included)."""
-    key = lake.version_prefix(TABLE, ssp, revenue_date, version) + PART
+    """One published version of the revenue table, as written (lineage included), all parts."""
+    prefix = lake.version_prefix(TABLE, ssp, revenue_date, version)
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        keys = lake.parquet_keys(s3, bucket, prefix)
+        if not keys:
+            raise StorageError(f"version {version} has no files under {prefix}", ssp=ssp,
+                               revenue_date=revenue_date)
+        return lake.read_parquet_files(s3, bucket, schema.REVENUE, keys)
     except ClientError as exc:
-        raise StorageError(f"cannot read version {version} at {key}: {exc}",
+        raise StorageError(f"cannot read version {version} at {prefix}: {exc}",
                            ssp=ssp, revenue_date=revenue_date) from exc
-    return pq.read_table(io.BytesIO(body)).cast(schema.REVENUE)
 
 
 def read_publish_log(s3: Any, catalog: GlueCatalog, ssp: str, revenue_date: dt.date) -> pa.Table:

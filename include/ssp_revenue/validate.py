@@ -14,14 +14,16 @@ import decimal
 import functools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssp_revenue import schema
-from ssp_revenue.connectors.base import ParsedReport
+from ssp_revenue.connectors.base import ParsedReport, ReportBatches
+from ssp_revenue.content import ContentHasher
 from ssp_revenue.errors import Reason, ValidationFailed
 from ssp_revenue.normalise import Totals, totals_of
 from ssp_revenue.registry import SspConfig
@@ -41,6 +43,7 @@ MAX_EXAMPLES = 5
 class ValidationReport:
     totals: Totals
     checks: int
+    digest: str  # the content hash of the rows validated (content.ContentHasher)
 
 
 def _gx() -> Any:
@@ -127,24 +130,51 @@ def _frame(table: pa.Table) -> Any:
 def validate(
     parsed: ParsedReport, *, config: SspConfig, revenue_date: dt.date, file: str
 ) -> ValidationReport:
-    """Run every rule; raise ``ValidationFailed`` listing each failure with example rows."""
-    where: dict[str, Any] = {"ssp": config.name, "revenue_date": revenue_date, "file": file}
-    table = parsed.table
-    if not table.schema.equals(schema.NORMALISED):
-        raise ValidationFailed(
-            f"schema {table.schema} is not the canonical {schema.NORMALISED}", **where
-        )
-    if table.num_rows == 0:
-        raise ValidationFailed("report has no rows", failures=["empty report"], **where)
+    """Run every rule on a report in memory (see :func:`validate_batches`)."""
+    return validate_batches(ReportBatches.of(parsed), config=config, revenue_date=revenue_date, file=file,
+                            again=lambda: ReportBatches.of(parsed))
 
-    failures = _row_failures(table, config, revenue_date)
-    actual = totals_of(table)
-    failures += _totals_failures(actual, parsed.stated_totals)
+
+def validate_batches(
+    report: ReportBatches, *, config: SspConfig, revenue_date: dt.date, file: str,
+    again: Callable[[], ReportBatches],
+) -> ValidationReport:
+    """Run every rule, one record batch at a time; raise ``ValidationFailed`` listing
+    each failure with example rows (numbered across batches).
+
+    The row rules run on each batch; the exact totals add up across them, and the
+    grain's uniqueness across batches is checked on 64-bit grain keys, each
+    candidate duplicate confirmed on its values in a second pass (``again`` reads
+    the report once more), so a key collision rejects nothing.
+    """
+    where: dict[str, Any] = {"ssp": config.name, "revenue_date": revenue_date, "file": file}
+    hasher = ContentHasher()
+    keys: list[np.ndarray] = []
+    sums = Totals(rows=0, impressions=0, clicks=0, revenue=decimal.Decimal(0))
+    failures: list[tuple[str, int | None]] = []
+    foreign = False
+    for batch in report.batches:
+        if not batch.schema.equals(schema.NORMALISED):
+            raise ValidationFailed(
+                f"schema {batch.schema} is not the canonical {schema.NORMALISED}", **where
+            )
+        if batch.num_rows == 0:
+            continue
+        table = pa.Table.from_batches([batch])
+        if not failures:  # the first failing batch's examples are enough to reject the report
+            failures = _row_failures(table, config, revenue_date, before=sums.rows)
+        foreign = foreign or bool(pc.any(pc.not_equal(table["currency"], config.currency)).as_py())
+        keys.append(hasher.update(table))
+        sums = sums + totals_of(table)
+    if sums.rows == 0:
+        raise ValidationFailed("report has no rows", failures=["empty report"], **where)
+    if len(keys) > 1 and not failures:
+        failures = _duplicates_across_batches(keys, again)
+    failures += _totals_failures(sums, report.stated_totals)
     if failures:
         first_row = next((f[1] for f in failures if f[1] is not None), None)
         # Another currency than the SSP's is its own reason: it is about the SSP's
         # account settings, not this one batch (see outcomes.classify, incidents).
-        foreign = pc.any(pc.not_equal(table["currency"], config.currency)).as_py()
         raise ValidationFailed(
             f"{len(failures)} check(s) failed: " + "; ".join(f[0] for f in failures),
             failures=[f[0] for f in failures],
@@ -153,12 +183,41 @@ def validate(
             **where,
         )
     checks = len(expectation_suite(config, revenue_date).expectations) + 1
-    return ValidationReport(totals=actual, checks=checks)
+    return ValidationReport(totals=sums, checks=checks, digest=hasher.hexdigest())
+
+
+def _duplicates_across_batches(
+    keys: list[np.ndarray], again: Callable[[], ReportBatches]
+) -> list[tuple[str, int | None]]:
+    """Grain keys seen twice, confirmed on the grain values themselves (second pass)."""
+    ordered = np.sort(np.concatenate(keys))
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
+        return []
+    rows_of: dict[tuple[Any, ...], list[int]] = {}
+    before = 0
+    hasher = ContentHasher()
+    for batch in again().batches:
+        hits = np.flatnonzero(np.isin(hasher.update(batch), repeated))
+        if len(hits):
+            grain = batch.select(list(schema.GRAIN)).take(pa.array(hits)).to_pylist()
+            for index, values in zip(hits, grain, strict=True):
+                rows_of.setdefault(tuple(values.values()), []).append(before + int(index) + 1)
+        before += batch.num_rows
+    duplicated = [(rows, values) for values, rows in rows_of.items() if len(rows) > 1]
+    if not duplicated:
+        return []  # 64-bit keys that collided: no two rows share a grain
+    rows = sorted(r for group, _ in duplicated for r in group)
+    examples = [dict(zip(schema.GRAIN, values, strict=True)) for _, values in duplicated[:MAX_EXAMPLES]]
+    message = (f"expect_compound_columns_to_be_unique on {list(schema.GRAIN)} across batches: "
+               f"{len(rows)} row(s), rows {rows[:MAX_EXAMPLES]}, values {examples}")
+    return [(message, rows[0])]
 
 
 def _row_failures(
-    table: pa.Table, config: SspConfig, revenue_date: dt.date
+    table: pa.Table, config: SspConfig, revenue_date: dt.date, *, before: int = 0
 ) -> list[tuple[str, int | None]]:
+    """The suite's failures on one batch; rows numbered from ``before + 1``."""
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": _frame(table)})
     suite = expectation_suite(config, revenue_date)
     # Pass/fail first: collecting unexpected rows and examples costs as much again, and
@@ -177,7 +236,7 @@ def _row_failures(
             f"{kwargs.get('column_A')}>={kwargs.get('column_B')}"
         )
         details: Mapping[str, Any] = item.result or {}
-        rows = [int(i) + 1 for i in (details.get("unexpected_index_list") or [])][:MAX_EXAMPLES]
+        rows = [before + int(i) + 1 for i in (details.get("unexpected_index_list") or [])][:MAX_EXAMPLES]
         examples = (details.get("partial_unexpected_list") or [])[:MAX_EXAMPLES]
         count = details.get("unexpected_count")
         error = item.exception_info.get("exception_message") if item.exception_info else None

@@ -141,7 +141,9 @@ def test_emulator_and_local_aws_share_the_workers_loopback() -> None:
 POLICIES = ROOT / "include" / "iam"
 # What each boto3 call the library makes needs (Glue paginators included).
 CALL_ACTIONS = {
-    "s3": {"put_object": "s3:PutObject", "get_object": "s3:GetObject", "head_object": "s3:GetObject",
+    # upload_file: a multipart upload, all PutObject; a failed one is aborted by s3transfer or,
+    # failing that, by the lifecycle rule AbortIncompleteMultipartUpload (include/aws/s3-lifecycle.json).
+    "s3": {"put_object": "s3:PutObject", "upload_file": "s3:PutObject", "get_object": "s3:GetObject", "head_object": "s3:GetObject",
            "list_objects_v2": "s3:ListBucket", "head_bucket": "s3:ListBucket",
            "delete_objects": "s3:DeleteObject", "put_object_tagging": "s3:PutObjectTagging"},
     "glue": {"get_database": "glue:GetDatabase", "get_table": "glue:GetTable",

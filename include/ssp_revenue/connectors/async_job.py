@@ -10,17 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
-from ssp_revenue import normalise
+from ssp_revenue import normalise, schema
 from ssp_revenue.connectors.base import (
+    BodyOpener,
     FetchedReport,
     ParsedReport,
+    ReportBatches,
     ReportConnector,
     UnexpectedStatus,
+    opener,
 )
 from ssp_revenue.errors import AuthError, DataNotReady, FetchTimeout, MalformedReport, ServerError
 from ssp_revenue.registry import SspConfig
@@ -149,23 +152,13 @@ class AsyncJobConnector(ReportConnector):
     def parse(
         cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
     ) -> ParsedReport:
-        raw = normalise.read_report_csv(normalise.decompress(body), COLUMN_TYPES)
-        n = raw.num_rows
-        table = pa.table(
-            {
-                "revenue_date": raw["date"],
-                "ssp": pa.repeat(pa.scalar(config.name, pa.string()), n),
-                "media": raw["site"],
-                "ad_unit": raw["ad_unit_code"],
-                "country": raw["country_code"],
-                "device": raw["device_category"],
-                "impressions": raw["impressions"],
-                "clicks": raw["clicks"],
-                "revenue": normalise.micros_to_money(raw["revenue_micros"].combine_chunks()),
-                "currency": raw["currency"],
-                "tz_policy": pa.repeat(pa.scalar(config.tz_policy, pa.string()), n),
-            }
-        )
+        return cls.read_batches(config, opener(body), facts, revenue_date).read_all()
+
+    @classmethod
+    def read_batches(
+        cls, config: SspConfig, open_body: BodyOpener, facts: Mapping[str, Any], revenue_date: dt.date
+    ) -> ReportBatches:
+        """The report's gzip CSV decompressed and read a batch at a time."""
         stated = facts.get("totals")
         totals = None
         if stated:
@@ -178,4 +171,35 @@ class AsyncJobConnector(ReportConnector):
                 }
             except (KeyError, TypeError, ValueError) as exc:
                 raise MalformedReport(f"report totals unreadable: {exc}") from None
-        return ParsedReport(normalise.conform(table), totals)
+
+        def whole() -> bytes:
+            with open_body() as body:
+                return normalise.decompress(body.read())
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            with open_body() as body:
+                raw = normalise.stream_report_csv(normalise.gunzip(body), COLUMN_TYPES, whole=whole)
+                for batch in raw:
+                    yield cls._canonical(config, batch)
+
+        return ReportBatches(batches(), totals)
+
+    @staticmethod
+    def _canonical(config: SspConfig, raw: pa.RecordBatch) -> pa.RecordBatch:
+        n = raw.num_rows
+        return pa.RecordBatch.from_pydict(
+            {
+                "revenue_date": raw["date"],
+                "ssp": pa.repeat(pa.scalar(config.name, pa.string()), n),
+                "media": raw["site"],
+                "ad_unit": raw["ad_unit_code"],
+                "country": raw["country_code"],
+                "device": raw["device_category"],
+                "impressions": raw["impressions"],
+                "clicks": raw["clicks"],
+                "revenue": normalise.micros_to_money(raw["revenue_micros"]),
+                "currency": raw["currency"],
+                "tz_policy": pa.repeat(pa.scalar(config.tz_policy, pa.string()), n),
+            },
+            schema=schema.NORMALISED,
+        )

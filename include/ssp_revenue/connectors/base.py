@@ -11,17 +11,19 @@ import abc
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO, ClassVar
 
 import pyarrow as pa
 import requests
 import tenacity
 
+from ssp_revenue import schema
 from ssp_revenue.clock import Clock
 from ssp_revenue.errors import (
     AuthError,
@@ -65,6 +67,32 @@ class ParsedReport:
 
     table: pa.Table
     stated_totals: Mapping[str, Any] | None
+
+
+# Opens a landed body from its first byte; called again to read it a second time.
+BodyOpener = Callable[[], BinaryIO]
+
+
+def opener(body: bytes) -> BodyOpener:
+    """A body already in memory, as a :data:`BodyOpener`."""
+    return lambda: io.BytesIO(body)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportBatches:
+    """A report read one record batch at a time, in report order (the batches are
+    the canonical content schema; their row numbers continue across batches)."""
+
+    batches: Iterator[pa.RecordBatch]
+    stated_totals: Mapping[str, Any] | None
+
+    @classmethod
+    def of(cls, parsed: ParsedReport) -> ReportBatches:
+        return cls(iter(parsed.table.to_batches()), parsed.stated_totals)
+
+    def read_all(self) -> ParsedReport:
+        return ParsedReport(pa.Table.from_batches(list(self.batches), schema.NORMALISED),
+                            self.stated_totals)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +165,16 @@ class ReportConnector(abc.ABC):
         cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
     ) -> ParsedReport:
         """Read a landed report into canonical rows; errors name the row."""
+
+    @classmethod
+    def read_batches(
+        cls, config: SspConfig, open_body: BodyOpener, facts: Mapping[str, Any], revenue_date: dt.date
+    ) -> ReportBatches:
+        """:meth:`parse`, one record batch at a time, so a day of any size is read in
+        the memory of one batch. This default reads the body whole (formats that
+        aggregate the day, or that are small); styles with large reports stream."""
+        with open_body() as body:
+            return ReportBatches.of(cls.parse(config, body.read(), facts, revenue_date))
 
     # -- HTTP ------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -23,7 +23,14 @@ import pyarrow.compute as pc
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ssp_revenue import normalise, schema
-from ssp_revenue.connectors.base import FetchedReport, ParsedReport, ReportConnector
+from ssp_revenue.connectors.base import (
+    BodyOpener,
+    FetchedReport,
+    ParsedReport,
+    ReportBatches,
+    ReportConnector,
+    opener,
+)
 from ssp_revenue.errors import AuthError, DataNotReady, MalformedReport, ServerError
 from ssp_revenue.registry import SspConfig
 
@@ -86,11 +93,39 @@ class FileDropConnector(ReportConnector):
     def parse(
         cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
     ) -> ParsedReport:
-        raw = normalise.read_report_csv(body, COLUMN_TYPES)
+        return cls.read_batches(config, opener(body), facts, revenue_date).read_all()
+
+    @classmethod
+    def read_batches(
+        cls, config: SspConfig, open_body: BodyOpener, facts: Mapping[str, Any], revenue_date: dt.date
+    ) -> ReportBatches:
+        """The delivered CSV read a batch at a time."""
+        stated = None
+        totals = facts.get("totals")
+        if totals:
+            stated = {"rows": int(facts["rows"]), "impressions": int(totals["impressions"]),
+                      "clicks": int(totals["clicks"]), "revenue": decimal.Decimal(str(totals["revenue"]))}
+
+        def whole() -> bytes:
+            with open_body() as body:
+                return body.read()
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            before = 0
+            with open_body() as body:
+                for raw in normalise.stream_report_csv(body, COLUMN_TYPES, whole=whole):
+                    yield cls._canonical(config, raw, before)
+                    before += raw.num_rows
+
+        return ReportBatches(batches(), stated)
+
+    @staticmethod
+    def _canonical(config: SspConfig, raw: pa.RecordBatch, before: int) -> pa.RecordBatch:
+        """One batch in the content schema; ``before`` rows came in earlier batches."""
         try:
             money = pc.cast(raw["revenue"], schema.MONEY)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            for number, value in enumerate(raw["revenue"].to_pylist(), start=1):
+            for number, value in enumerate(raw["revenue"].to_pylist(), start=before + 1):
                 try:
                     decimal.Decimal(value).quantize(decimal.Decimal("0.000001"), context=decimal.Context(
                         traps=[decimal.Inexact, decimal.InvalidOperation]))
@@ -99,17 +134,10 @@ class FileDropConnector(ReportConnector):
                     raise MalformedReport(message, row=number) from None
             raise MalformedReport("column 'revenue' does not fit decimal(18,6)") from None
         n = raw.num_rows
-        table = pa.table({
+        return pa.RecordBatch.from_pydict({
             "revenue_date": raw["date"], "ssp": pa.repeat(pa.scalar(config.name, pa.string()), n),
             "media": raw["site"], "ad_unit": raw["placement"], "country": raw["country"],
             "device": raw["device"], "impressions": raw["impressions"], "clicks": raw["clicks"],
             "revenue": money, "currency": raw["currency"],
             "tz_policy": pa.repeat(pa.scalar(config.tz_policy, pa.string()), n),
-        })
-        stated = None
-        totals = facts.get("totals")
-        if totals:
-            stated = {"rows": int(facts["rows"]), "impressions": int(totals["impressions"]),
-                      "clicks": int(totals["clicks"]), "revenue": decimal.Decimal(str(totals["revenue"]))}
-        return ParsedReport(normalise.conform(table), stated)
-
+        }, schema=schema.NORMALISED)
