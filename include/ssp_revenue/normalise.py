@@ -138,7 +138,7 @@ def gunzip(source: BinaryIO) -> BinaryIO:
 
 def stream_report_csv(
     source: BinaryIO, column_types: Mapping[str, pa.DataType], *, whole: Callable[[], bytes],
-    batch_bytes: int = BATCH_BYTES,
+    batch_bytes: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """:func:`read_report_csv` one record batch at a time, in file order.
 
@@ -158,7 +158,7 @@ def stream_report_csv(
     )
     try:
         reader = pacsv.open_csv(
-            source, read_options=pacsv.ReadOptions(column_names=found, block_size=batch_bytes),
+            source, read_options=pacsv.ReadOptions(column_names=found, block_size=batch_bytes or BATCH_BYTES),
             convert_options=options)
         yield from reader
     except _GZIP_ERRORS as exc:

@@ -31,8 +31,8 @@ def test_a_refetched_report_is_stored_once_logged_every_time_and_not_loaded_agai
     run(lake_env)
     emulator.set_clock(at + dt.timedelta(minutes=1))  # same figures; a new report job id
     reads: list[str] = []
-    real_read = lake.read_raw
-    monkeypatch.setattr(lake, "read_raw", lambda s3, bucket, key: reads.append(key) or real_read(s3, bucket, key))
+    real_open = lake.open_raw
+    monkeypatch.setattr(lake, "open_raw", lambda s3, bucket, key: reads.append(key) or real_open(s3, bucket, key))
     job = run(lake_env)
 
     raw = lake_env.keys(f"raw/ssp=adpulse/revenue_date={DAY.isoformat()}/")
