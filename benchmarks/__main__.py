@@ -14,11 +14,12 @@ from benchmarks import (
     query_month,
     scheduler_runs,
     session,
+    streaming_day,
     validation,
 )
 
 BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill", "backfill-topology", "scheduler",
-              "growth")
+              "growth", "streaming")
 
 
 EXECUTORS = ("LocalExecutor", "CeleryExecutor")
@@ -48,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     if "growth" in chosen:  # its own stack: a lake of its own
         print(lake_growth.main(args.growth_days, args.growth_rows))
         chosen = [c for c in chosen if c != "growth"]
+        if not chosen:
+            return 0
+    if "streaming" in chosen:  # one process per measured day, a stack of its own
+        print(streaming_day.main())
+        chosen = [c for c in chosen if c != "streaming"]
         if not chosen:
             return 0
     if "backfill-topology" in chosen:  # its own topologies and stack

@@ -156,6 +156,22 @@ def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, config_dir
     return {"wall": wall, "runs": walls, "snapshot": snapshot}
 
 
+def differences(ours: dict[str, Any], reference: dict[str, Any], limit: int = 5) -> list[str]:
+    """What differs between two lake snapshots, part by part, a few examples each."""
+    out = []
+    for part in sorted(set(ours) | set(reference)):
+        mine, theirs = ours.get(part, {}), reference.get(part, {})
+        if part == "tables":
+            for table in sorted(set(mine) | set(theirs)):
+                a, b = mine.get(table, {}), theirs.get(table, {})
+                keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                out += [f"{table} {k}: {a.get(k)} vs {b.get(k)}" for k in keys[:limit]]
+        else:
+            keys = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            out += [f"{part} {k}" for k in keys[:limit]]
+    return out
+
+
 def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
          executors: tuple[str, ...] = ("LocalExecutor", "CeleryExecutor")) -> str:
     days = [FIRST + dt.timedelta(days=n) for n in range(dates)]
@@ -174,8 +190,11 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
     baseline = through_dag_test(results[executors[-1]]["stack"], days, rows, config_dir, refetch_days,
                                 adjustment_days)
     table = []
+    differing = []
     for name, result in results.items():
         same = result["snapshot"] == baseline["snapshot"]
+        if not same:
+            differing += [f"{name}: {line}" for line in differences(result["snapshot"], baseline["snapshot"])]
         tasks = result["tasks"]
         table.append([
             f"{name}: `airflow backfill create` (1 scheduled + {dates - 1} backfill runs)",
@@ -198,7 +217,7 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         "Lake: the backfilled lake against the dag.test() lake, partition versions and ledger entries. "
         f"Reproduce: `make bench ARGS='--only backfill-topology --backfill-dates {dates} "
         f"--backfill-rows {rows}'`."
-    )
+    ) + ("".join(f"\n\n- {line}" for line in differing) if differing else "")
     return write_table(
         "backfill_topology",
         f"Backfill through the real topology: {dates} dates x {len(SSPS)} SSPs at {rows:,} rows",

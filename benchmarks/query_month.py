@@ -50,7 +50,7 @@ def load_month(session: Session, days: list[dt.date], rows: int) -> None:
             key = lake.land_raw(services.s3, settings.bucket, ssp=config.name, revenue_date=day,
                                 body=report.body, extension=report.extension,
                                 facts=report.facts).key
-            parsed = connector_class(config.style).parse(config, report.body, report.facts, day)
+            parsed = connector_class(config.style).parse(config, report.body.read(), report.facts, day)
             publish_batch(parsed.table, ssp=config.name, revenue_date=day, fetched_at=at, raw_object=key,
                           expected_version=None, s3=services.s3, catalog=services.catalog, clock=clock)
             now = calendar.cutoff(day, settings.tz, settings.freeze_hours) + dt.timedelta(hours=1)

@@ -58,7 +58,7 @@ class Session:
 
     def fetch_parsed(self, day: dt.date) -> ParsedReport:
         report = self.connector(day).fetch(day)
-        return connector_class(self.config.style).parse(self.config, report.body, report.facts, day)
+        return connector_class(self.config.style).parse(self.config, report.body.read(), report.facts, day)
 
 
 def open_session(rows: int) -> tuple[Session, stack.LocalStack]:

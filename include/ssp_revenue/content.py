@@ -14,14 +14,16 @@ of one batch, and sorts nothing:
   differently-salted lanes: a sum is order-independent, adds up across
   batches and counts duplicates, and a single changed row changes both sums.
 
-Column words: a text is the first 8 bytes of its BLAKE2b digest (computed once
-per distinct text and kept for the next batch), integers and dates their
+Column words: a text is its bytes chained through the same mixer 8 at a time
+(:func:`text_hashes`, once per distinct text in a batch, vectorised; nothing
+kept between batches, so memory does not grow with the day's distinct texts),
+integers and dates their
 two's-complement value, money its unscaled 64-bit integer (``decimal128(18,
 6)`` always fits in 64 bits). The grain columns come first in the schema, so
 a row's state after them is its grain key: validation finds duplicate keys
 across batches with it, and publishing uses it to share rows among files.
 
-Only BLAKE2b, sha256 and our own constants are involved, so the hash does not
+Only sha256 and our own constants are involved, so the hash does not
 change with a library upgrade. ``CONTENT_HASH_SCHEME`` names the scheme and is
 part of what is hashed. ``rowsum-splitmix64-v1`` ranked each text among the
 whole column's distinct texts, which needs the whole day at once; a lake
@@ -47,7 +49,8 @@ _SEED = np.uint64(0x9E3779B97F4A7C15)
 _LANES = (np.uint64(0x243F6A8885A308D3), np.uint64(0x13198A2E03707344))
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_TEXT_KEY = b"ssp_revenue.text"
+_TEXT_SEED = np.uint64(0x452821E638D01377)
+_TEXT_CHUNK = 65_536  # distinct texts padded at a time: bounds the scratch matrix
 _SPLIT_ROWS = 200_000  # a batch this large is hashed in two halves, one per core
 
 
@@ -61,7 +64,6 @@ class ContentHasher:
     def __init__(self) -> None:
         self.rows = 0
         self._sums = [0] * len(_LANES)
-        self._texts: dict[str, dict[str, int]] = {}
 
     def update(self, batch: pa.Table | pa.RecordBatch) -> np.ndarray:
         """Add a batch of content rows (any column order; text plain or dictionary-encoded).
@@ -117,15 +119,45 @@ class ContentHasher:
 
     def _text_words(self, name: str, array: pa.Array) -> np.ndarray:
         encoded = array if isinstance(array, pa.DictionaryArray) else pc.dictionary_encode(array)
-        known = self._texts.setdefault(name, {})
-        entries = encoded.dictionary.to_pylist()
-        for text in entries:
-            if text not in known:
-                known[text] = int.from_bytes(
-                    hashlib.blake2b(text.encode(), digest_size=8, key=_TEXT_KEY).digest(), "little")
-        table = np.fromiter((known[t] for t in entries), dtype=np.uint64, count=len(entries))
+        dictionary = encoded.dictionary.cast(pa.string())
+        table = np.concatenate([text_hashes(dictionary.slice(start, _TEXT_CHUNK))
+                                for start in range(0, len(dictionary), _TEXT_CHUNK)] or
+                               [np.empty(0, dtype=np.uint64)])
         words: np.ndarray = table[encoded.indices.to_numpy(zero_copy_only=False)]
         return words
+
+
+def text_hashes(strings: pa.Array) -> np.ndarray:
+    """A 64-bit word per string, vectorised: its UTF-8 bytes as 8-byte little-endian
+    words (the last zero-padded), chained through the mixer, then its length mixed in (so
+    ``"a"`` and ``"a\\0"`` differ). Equal texts, equal words, in any batch."""
+    n = len(strings)
+    state = np.full(n, _TEXT_SEED, dtype=np.uint64)
+    if n == 0:
+        return state
+    offsets = _offsets(strings).astype(np.int64)
+    lengths = np.diff(offsets)
+    width = max(8, int(-(-int(lengths.max()) // 8) * 8))
+    padded = np.zeros((n, width), dtype=np.uint8)
+    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    rows = np.repeat(np.arange(n), lengths)
+    columns = np.arange(len(data)) - np.repeat(offsets[:-1] - offsets[0], lengths)
+    padded[rows, columns] = data
+    words = padded.view("<u8")
+    scratch = np.empty_like(state)
+    chained = np.maximum(1, -(-lengths // 8))  # a text's own words only, not the batch's padding
+    for column in range(words.shape[1]):
+        active = np.flatnonzero(chained > column)
+        if len(active) == n:
+            np.bitwise_xor(state, words[:, column], out=state)
+            _mix(state, scratch)
+        else:
+            part = np.bitwise_xor(state[active], words[active, column])
+            _mix(part, np.empty_like(part))
+            state[active] = part
+    np.bitwise_xor(state, lengths.astype(np.uint64), out=state)
+    _mix(state, scratch)
+    return state
 
 
 def content_hash(content: pa.Table) -> str:

@@ -15,19 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import io
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from ssp_revenue.errors import PipelineError, StorageError
 
+if TYPE_CHECKING:
+    from ssp_revenue.connectors.base import ReportBody
+
+# Large objects go up in 16 MiB chunks, two at a time: never read whole into memory.
+UPLOAD = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
+                        max_concurrency=2)
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:+-]{1,128}$")
 
 
@@ -103,24 +110,32 @@ def land_raw(
     *,
     ssp: str,
     revenue_date: dt.date,
-    body: bytes,
+    body: ReportBody,
     extension: str,
     facts: Mapping[str, Any],
 ) -> LandedBody:
     """Store a fetched body untouched, named by its sha256, once per (SSP, date).
 
     The first landing's facts go beside it; every fetch's own facts are its
-    fetch_log row (the parse reads those, not these).
+    fetch_log row (the parse reads those, not these). A body that outgrew memory
+    is uploaded from its file in multipart chunks. That upload cannot be
+    conditional, so two fetches racing on one new body may both write it: the
+    same bytes under the same key, the later one's facts beside them.
     """
-    digest = hashlib.sha256(body).hexdigest()
+    digest = body.sha256
     key = raw_key(ssp, revenue_date, digest, extension)
     if exists(s3, bucket, key):  # do not upload a large body only to have the put refused
-        return LandedBody(key, digest, len(body), False)
-    stored = put_once(
-        s3, bucket, key, body,
-        Metadata={"report-facts": json.dumps(facts, sort_keys=True, default=str)},
-    )
-    return LandedBody(key, digest, len(body), stored)
+        return LandedBody(key, digest, body.size, False)
+    metadata = {"report-facts": json.dumps(facts, sort_keys=True, default=str)}
+    if body.path is None:
+        stored = put_once(s3, bucket, key, body.read(), Metadata=metadata)
+    else:
+        try:
+            s3.upload_file(body.path, bucket, key, ExtraArgs={"Metadata": metadata}, Config=UPLOAD)
+        except (ClientError, S3UploadFailedError) as exc:
+            raise StorageError(f"put s3://{bucket}/{key} failed: {exc}") from exc
+        stored = True
+    return LandedBody(key, digest, body.size, stored)
 
 
 def exists(s3: Any, bucket: str, key: str) -> bool:

@@ -131,7 +131,7 @@ def fetch_step(job: dict[str, Any], connector: ReportConnector, services: Servic
              "report": identity, "facts": facts}
         )
         _metric(job, "fetch", "reports_fetched", 1)
-        _metric(job, "fetch", "bytes_fetched", len(report.body))
+        _metric(job, "fetch", "bytes_fetched", report.body.size)
         _metric(job, "fetch", "bytes_stored", landed.size if landed.stored else 0)
         what = "landed" if landed.stored else "same body as"
         _record(job, StepOutcome.ok(job["ssp"], day, "fetch", f"{what} {landed.key}"))

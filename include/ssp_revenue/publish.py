@@ -33,7 +33,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from boto3.exceptions import S3UploadFailedError
-from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from ssp_revenue import catalog as catalog_mod
@@ -54,9 +53,6 @@ META_PARTS = b"ssp_revenue.parts"
 # ~100 MiB a file: Athena reads files of 100 MiB-1 GiB best (fewer, larger objects
 # to open; each file still splits by its row groups), and a day under this is one file.
 ROWS_PER_FILE = 8_000_000
-# Multipart in 16 MiB chunks, two at a time: a part file is never read whole into memory.
-UPLOAD = TransferConfig(multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024,
-                        max_concurrency=2)
 _VERSION_IN_LOCATION = re.compile(r"/version=([0-9a-f]+)/?$")
 
 
@@ -321,7 +317,7 @@ def publish_batches(
     def upload(parts: list[Path], digest: str) -> None:
         try:
             for path in parts:
-                s3.upload_file(str(path), bucket, prefix + path.name, Config=UPLOAD)
+                s3.upload_file(str(path), bucket, prefix + path.name, Config=lake.UPLOAD)
         except (ClientError, S3UploadFailedError) as exc:
             raise StorageError(f"write {prefix}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
         if not complete(digest):  # ours, or a racing publish's copy of the same figures

@@ -149,7 +149,8 @@ def validate_batches(
     """
     where: dict[str, Any] = {"ssp": config.name, "revenue_date": revenue_date, "file": file}
     hasher = ContentHasher()
-    keys: list[np.ndarray] = []
+    keys = _Keys(int((report.stated_totals or {}).get("rows", 0)))
+    batches = 0
     sums = Totals(rows=0, impressions=0, clicks=0, revenue=decimal.Decimal(0))
     failures: list[tuple[str, int | None]] = []
     foreign = False
@@ -164,12 +165,13 @@ def validate_batches(
         if not failures:  # the first failing batch's examples are enough to reject the report
             failures = _row_failures(table, config, revenue_date, before=sums.rows)
         foreign = foreign or bool(pc.any(pc.not_equal(table["currency"], config.currency)).as_py())
-        keys.append(hasher.update(table))
+        keys.add(hasher.update(table))
+        batches += 1
         sums = sums + totals_of(table)
     if sums.rows == 0:
         raise ValidationFailed("report has no rows", failures=["empty report"], **where)
-    if len(keys) > 1 and not failures:
-        failures = _duplicates_across_batches(keys, again)
+    if batches > 1 and not failures:
+        failures = _duplicates_across_batches(keys.sorted(), again)
     failures += _totals_failures(sums, report.stated_totals)
     if failures:
         first_row = next((f[1] for f in failures if f[1] is not None), None)
@@ -186,11 +188,33 @@ def validate_batches(
     return ValidationReport(totals=sums, checks=checks, digest=hasher.hexdigest())
 
 
+class _Keys:
+    """Every row's grain key, in one array: sized by the report's stated row count when
+    it has one (8 bytes a row, sorted in place), grown by half when it has not."""
+
+    def __init__(self, expected: int) -> None:
+        self._keys = np.empty(max(expected, 1024), dtype=np.uint64)
+        self._count = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        end = self._count + len(keys)
+        if end > len(self._keys):
+            grown = np.empty(max(end, len(self._keys) * 3 // 2), dtype=np.uint64)
+            grown[:self._count] = self._keys[:self._count]
+            self._keys = grown
+        self._keys[self._count:end] = keys
+        self._count = end
+
+    def sorted(self) -> np.ndarray:
+        keys = self._keys[:self._count]
+        keys.sort()
+        return keys
+
+
 def _duplicates_across_batches(
-    keys: list[np.ndarray], again: Callable[[], ReportBatches]
+    ordered: np.ndarray, again: Callable[[], ReportBatches]
 ) -> list[tuple[str, int | None]]:
     """Grain keys seen twice, confirmed on the grain values themselves (second pass)."""
-    ordered = np.sort(np.concatenate(keys))
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     if not len(repeated):
         return []

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ssp_revenue import lake, pipeline, registry
+from ssp_revenue.connectors.base import ReportBody
 
 from .conftest import Lake, run_instant
 
@@ -51,7 +52,7 @@ def test_bad_report_is_rejected_clearly_and_publishes_nothing(lake_env: Lake, em
         facts["totals"] = totals
     body = path.read_bytes()
     key = lake.land_raw(env.services.s3, env.settings.bucket, ssp=ssp, revenue_date=DAY,
-                                body=body, extension=path.name.split(".", 1)[1],
+                        body=ReportBody.of(body), extension=path.name.split(".", 1)[1],
                         facts=facts).key
     job = pipeline.new_job(ssp, [DAY])
     job["fetched"] = [{"revenue_date": DAY.isoformat(), "raw_object": key,

@@ -120,7 +120,7 @@ def test_an_expired_token_is_refreshed_once() -> None:
         FakeResponse(200, content=b"abc"),
     ])
     report = c.fetch(DAY)
-    assert report.body == b"abc"
+    assert report.body.read() == b"abc"
     assert [u.rsplit("/", 1)[-1] for _, u in session.calls][:4] == ["token", "reports", "token", "reports"]
 
 
@@ -162,7 +162,7 @@ def test_a_report_job_is_polled_through_the_clock_not_the_retry_sleep() -> None:
         FakeResponse(200, content=b"abc"),
     ])
     c.clock = clock = WaitingClock(dt.datetime(2026, 11, 6, tzinfo=dt.UTC))
-    assert c.fetch(DAY).body == b"abc"
+    assert c.fetch(DAY).body.read() == b"abc"
     assert clock.waits == [0.25, 0.5] and sleeps == []
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from ssp_revenue import normalise
 from ssp_revenue.connectors import AsyncJobConnector
 from ssp_revenue.connectors.base import ReportBatches
-from ssp_revenue.content import ContentHasher, content_hash
+from ssp_revenue.content import ContentHasher, content_hash, text_hashes
 from ssp_revenue.errors import MalformedReport, ValidationFailed
 from ssp_revenue.validate import validate, validate_batches
 
@@ -48,6 +48,12 @@ def test_the_hash_is_the_same_in_any_batching_and_row_order(seed: int, sizes: li
         hasher.update(batch)
     assert hasher.rows == 60
     assert hasher.hexdigest() == content_hash(table(data))
+
+
+def test_text_words_tell_apart_padding_and_length() -> None:
+    words = text_hashes(pa.array(["a", "a\x00", "", "\x00", "a" * 8, "a" * 9, "é"]))
+    assert len(set(words.tolist())) == 7
+    assert text_hashes(pa.array(["x", "a"]))[1] == words[0]
 
 
 def test_one_changed_figure_in_one_batch_changes_the_hash() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import hashlib
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -21,6 +20,7 @@ from ssp_revenue.connectors.base import (
     FetchedReport,
     ParsedReport,
     ReportBatches,
+    ReportBody,
     ReportConnector,
     UnexpectedStatus,
     opener,
@@ -107,16 +107,15 @@ class AsyncJobConnector(ReportConnector):
         job_id = str(created["id"])
         status = self._poll(job_id, revenue_date)
         for attempt in range(1, self.download_attempts + 1):
-            body = b"".join(
-                self._api("GET", f"v1/reports/{job_id}/parts/{part}", revenue_date).content
-                for part in range(int(status["parts"]))
-            )
-            digest = hashlib.sha256(body).hexdigest()
-            if len(body) == int(status["size"]) and digest == status["sha256"]:
+            body = ReportBody()  # part by part to a spool file: one part in memory at a time
+            for part in range(int(status["parts"])):
+                body.write(self._api("GET", f"v1/reports/{job_id}/parts/{part}", revenue_date).content)
+            digest = body.sha256
+            if body.size == int(status["size"]) and digest == status["sha256"]:
                 break
             if attempt == self.download_attempts:
                 raise ServerError(
-                    f"report {job_id}: downloaded {len(body)} bytes (sha256 {digest[:12]}), "
+                    f"report {job_id}: downloaded {body.size} bytes (sha256 {digest[:12]}), "
                     f"API stated {status['size']} bytes (sha256 {str(status['sha256'])[:12]})",
                     ssp=self.config.name, revenue_date=revenue_date,
                 )

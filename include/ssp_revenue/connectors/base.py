@@ -14,8 +14,11 @@ import hashlib
 import io
 import json
 import logging
+import os
 import random
+import tempfile
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
@@ -48,13 +51,72 @@ class Credentials:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False)
 
 
+class ReportBody:
+    """A fetched body exactly as served: in memory, or for a large report written to a
+    temporary file as it downloads (hashed on the way), so a day's report is never
+    held whole."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] | None = []
+        self._path: str | None = None
+        self._file: BinaryIO | None = None
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    @classmethod
+    def of(cls, data: bytes) -> ReportBody:
+        body = cls()
+        body.write(data)
+        return body
+
+    def write(self, chunk: bytes) -> None:
+        self._sha256.update(chunk)
+        self.size += len(chunk)
+        if self._chunks is not None and self.size <= SPOOL_BYTES:
+            self._chunks.append(chunk)
+            return
+        if self._file is None:  # past the limit: everything so far, and the rest, to disk
+            handle, self._path = tempfile.mkstemp(prefix="ssp-revenue-body-")
+            self._file = os.fdopen(handle, "wb")
+            weakref.finalize(self, os.unlink, self._path)
+            for held in self._chunks or []:
+                self._file.write(held)
+            self._chunks = None
+        self._file.write(chunk)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    @property
+    def path(self) -> str | None:
+        """The file holding the body, if it outgrew memory."""
+        if self._file is not None:
+            self._file.flush()
+        return self._path
+
+    def open(self) -> BinaryIO:
+        """A reader from the first byte (each call its own)."""
+        path = self.path
+        if path is not None:
+            return open(path, "rb")
+        return io.BytesIO(b"".join(self._chunks or []))
+
+    def read(self) -> bytes:
+        with self.open() as reader:
+            return reader.read()
+
+
+SPOOL_BYTES = 16 * 1024 * 1024
+
+
 @dataclasses.dataclass(frozen=True)
 class FetchedReport:
     """A report's bytes exactly as served, and what the API said about it."""
 
     ssp: str
     revenue_date: dt.date
-    body: bytes
+    body: ReportBody
     extension: str
     # Report-level facts from the API (job id, stated totals): landed beside the body.
     facts: Mapping[str, Any]

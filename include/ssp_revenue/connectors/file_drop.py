@@ -28,6 +28,7 @@ from ssp_revenue.connectors.base import (
     FetchedReport,
     ParsedReport,
     ReportBatches,
+    ReportBody,
     ReportConnector,
     opener,
 )
@@ -87,7 +88,7 @@ class FileDropConnector(ReportConnector):
         facts = {"style": self.style, "file": manifest["file"], "etag": obj.get("ETag", ""),
                  "sha256": digest, "rows": manifest.get("rows"), "totals": manifest.get("totals"),
                  "delivered_at": manifest.get("delivered_at")}
-        return FetchedReport(self.config.name, revenue_date, body, self.extension, facts)
+        return FetchedReport(self.config.name, revenue_date, ReportBody.of(body), self.extension, facts)
 
     @classmethod
     def parse(

@@ -20,7 +20,13 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from ssp_revenue import normalise, schema
-from ssp_revenue.connectors.base import FetchedReport, ParsedReport, ReportConnector, UnexpectedStatus
+from ssp_revenue.connectors.base import (
+    FetchedReport,
+    ParsedReport,
+    ReportBody,
+    ReportConnector,
+    UnexpectedStatus,
+)
 from ssp_revenue.errors import DataNotReady, MalformedReport, ValidationFailed
 from ssp_revenue.registry import SspConfig
 
@@ -63,7 +69,8 @@ class JpCsvConnector(ReportConnector):
                                    revenue_date=revenue_date) from None
             raise
         facts = {"style": self.style, "content_type": response.headers.get("Content-Type", "")}
-        return FetchedReport(self.config.name, revenue_date, response.content, self.extension, facts)
+        return FetchedReport(self.config.name, revenue_date, ReportBody.of(response.content), self.extension,
+                             facts)
 
     @classmethod
     def parse(

@@ -21,7 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssp_revenue import calendar, normalise, schema
-from ssp_revenue.connectors.base import FetchedReport, ParsedReport, ReportConnector, UnexpectedStatus
+from ssp_revenue.connectors.base import (
+    FetchedReport,
+    ParsedReport,
+    ReportBody,
+    ReportConnector,
+    UnexpectedStatus,
+)
 from ssp_revenue.errors import DataNotReady, MalformedReport
 from ssp_revenue.registry import SspConfig
 
@@ -72,7 +78,7 @@ class RestJsonConnector(ReportConnector):
         body = gzip.compress(json.dumps(envelope, sort_keys=True).encode(), mtime=0)
         first = pages[0] if pages and isinstance(pages[0], dict) else {}
         facts = {"style": self.style, "pages": len(pages), "totals": first.get("totals")}
-        return FetchedReport(self.config.name, revenue_date, body, self.extension, facts)
+        return FetchedReport(self.config.name, revenue_date, ReportBody.of(body), self.extension, facts)
 
     @classmethod
     def parse(

@@ -21,7 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssp_revenue import calendar, normalise
-from ssp_revenue.connectors.base import FetchedReport, ParsedReport, ReportConnector, UnexpectedStatus
+from ssp_revenue.connectors.base import (
+    FetchedReport,
+    ParsedReport,
+    ReportBody,
+    ReportConnector,
+    UnexpectedStatus,
+)
 from ssp_revenue.errors import AuthError, DataNotReady, FetchTimeout, MalformedReport, ServerError
 from ssp_revenue.registry import SspConfig
 
@@ -105,7 +111,7 @@ class ServiceAccountJobConnector(ReportConnector):
                                ssp=self.config.name, revenue_date=revenue_date)
         facts = {"style": self.style, "operation": name, "totals": result.get("totals"),
                  "business_tz": self.business_tz}
-        return FetchedReport(self.config.name, revenue_date, body, self.extension, facts)
+        return FetchedReport(self.config.name, revenue_date, ReportBody.of(body), self.extension, facts)
 
     def _hours_in(self, body: bytes, revenue_date: dt.date) -> int:
         tz = ZoneInfo(self.business_tz)
