@@ -23,7 +23,7 @@ from ssp_revenue.errors import MalformedReport, SchemaDrift
 _INTEGER = re.compile(r"^-?\d+$")
 # CSV text per record batch: ~0.5M rows of a typical report, ~60 MiB of Arrow memory in
 # flight; peak memory follows this, not the day (benchmarks/results/streaming_day.md).
-BATCH_BYTES = 32 * 1024 * 1024
+BATCH_BYTES = 16 * 1024 * 1024
 HEADER_LIMIT = 1024 * 1024
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
 
@@ -131,41 +131,53 @@ def read_report_csv(text: bytes, column_types: Mapping[str, pa.DataType]) -> pa.
     return read_csv(text, column_types)
 
 
-def gunzip(source: BinaryIO) -> BinaryIO:
-    """A gzip body decompressed as it is read (never whole in memory)."""
-    return cast(BinaryIO, gzip.GzipFile(fileobj=source, mode="rb"))
-
-
 def stream_report_csv(
     source: BinaryIO, column_types: Mapping[str, pa.DataType], *, whole: Callable[[], bytes],
-    batch_bytes: int | None = None,
+    compression: str | None = None, batch_bytes: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """:func:`read_report_csv` one record batch at a time, in file order.
 
-    The header is checked before any row is read. A bad row is located by the
-    slow path over ``whole()`` (the body read again, decompressed): only a
-    failing report is ever held whole, so its error can name the row.
+    The text is cut into blocks of ``BATCH_BYTES`` at line ends and each block
+    read as a CSV of its own, so exactly one block is in memory at a time
+    (Arrow's own streaming reader reads ahead as fast as the input allows, and
+    held most of a 10M-row day). The header is checked before any row is read.
+    Anything unreadable (a bad row, a corrupt gzip, a quoted field spanning a
+    block's end) is located by the slow path over ``whole()`` (the body read
+    again and decompressed): only a failing report is ever held whole, so its
+    error can name the row.
     """
-    try:
-        header = source.readline(HEADER_LIMIT)
-    except _GZIP_ERRORS as exc:
-        raise MalformedReport(f"gzip body is truncated or corrupt ({exc})") from None
-    found = header_of(header)
-    check_columns(found, tuple(column_types))
+    text = cast(BinaryIO, gzip.GzipFile(fileobj=source, mode="rb")) if compression == "gzip" else source
+    size = batch_bytes or BATCH_BYTES
     options = pacsv.ConvertOptions(
         column_types=dict(column_types), null_values=[], strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
     try:
-        reader = pacsv.open_csv(
-            source, read_options=pacsv.ReadOptions(column_names=found, block_size=batch_bytes or BATCH_BYTES),
-            convert_options=options)
-        yield from reader
+        found = header_of(text.readline(HEADER_LIMIT))
+        check_columns(found, tuple(column_types))
+        header = (",".join('"' + name.replace('"', '""') + '"' for name in found) + "\n").encode()
+        carry = b""
+        while True:
+            block = text.read(size)
+            data = carry + block
+            if not data:
+                return
+            if block:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # one line longer than a block: read on
+                    carry = data
+                    continue
+                data, carry = data[:cut], data[cut:]
+            else:
+                carry = b""
+            table = pacsv.read_csv(io.BytesIO(header + data), convert_options=options)
+            if table.num_rows:
+                yield table.combine_chunks().to_batches()[0]
     except _GZIP_ERRORS as exc:
         raise MalformedReport(f"gzip body is truncated or corrupt ({exc})") from None
     except pa.ArrowInvalid as exc:
-        text = whole()
-        _locate_bad_row(text, column_types)
+        everything = whole()
+        _locate_bad_row(everything, column_types)
         raise MalformedReport(f"unreadable CSV: {exc}") from None
 
 

@@ -177,7 +177,7 @@ class AsyncJobConnector(ReportConnector):
 
         def batches() -> Iterator[pa.RecordBatch]:
             with open_body() as body:
-                raw = normalise.stream_report_csv(normalise.gunzip(body), COLUMN_TYPES, whole=whole)
+                raw = normalise.stream_report_csv(body, COLUMN_TYPES, whole=whole, compression="gzip")
                 for batch in raw:
                     yield cls._canonical(config, batch)
 
