@@ -36,10 +36,20 @@ def _topology(nodeid: str) -> bool:
     return nodeid.startswith(TOPOLOGY_TESTS)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+REFERENCE = "tests/dags/test_scheduler_reference.py::"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The topology tests go first: under pytest-xdist they are one unit of work on one
-    worker, the longest, so the other workers fill in around it."""
-    items.sort(key=lambda item: not _topology(item.nodeid))  # stable: each side keeps its order
+    worker, the longest, so the other workers fill in around it. Next comes the dag.test()
+    run of the topology's sequence, so it is the first unit of another worker and its lake
+    is ready when the topology test that compares with it asks (tests/scheduler/reference.py)."""
+    from tests.scheduler import reference
+
+    items.sort(key=lambda item: (not _topology(item.nodeid), not item.nodeid.startswith(REFERENCE)))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    config.stash[reference.ELSEWHERE] = workers > 1 and any(i.nodeid == reference.NODEID for i in items) \
+        and any(_topology(i.nodeid) for i in items)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:

@@ -5,36 +5,30 @@ scheduled runs (catchup from the go-live date), a manual trigger by logical
 date, a backfill over a range that includes dates already run (with the
 Celery worker SIGKILLed in the middle of a publish and the scheduler's retry
 finishing the job), a rerun that moves nothing, the monthly close, then the
-same sequence through dag.test() on a lake of its own: both lakes must hold
-the same partitions, versions and ledger entries. Last, a revoked credential
+same sequence through dag.test() on a lake of its own (under pytest-xdist on
+another worker, while the topology runs): both lakes must hold the same
+partitions, versions and ledger entries. Last, a revoked credential
 alerts once, without retries, naming the SSP and its dates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import time
-import uuid
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from ssp_revenue import calendar
 from ssp_revenue_airflow.local import lake_snapshot as snapshot
 
-from .conftest import FIRST, LAST, Deployment, pipeline_environment
+from . import reference
+from .conftest import FIRST, Deployment, pipeline_environment
+from .reference import BACKFILL_FROM, BACKFILL_TO, CLOSE_AT, MANUAL, SEQUENCE, TOKYO
 
 pytestmark = pytest.mark.scheduler
-TOKYO = ZoneInfo("Asia/Tokyo")
-MANUAL = LAST + dt.timedelta(days=1)          # 10-30, by logical date
-BACKFILL_FROM = FIRST + dt.timedelta(days=1)  # 10-28: already run by the scheduler
-BACKFILL_TO = dt.date(2026, 11, 2)            # 10-31, 11-01 and 11-02 are new
 KILLED = dt.date(2026, 11, 1)
-SEQUENCE = [FIRST + dt.timedelta(days=n) for n in range((BACKFILL_TO - FIRST).days + 1)]
-CLOSE_AT = dt.datetime(2026, 11, 3, 9, 0, tzinfo=TOKYO)
 
 
 def lake_services(bucket: str) -> Any:
@@ -164,39 +158,21 @@ def test_the_monthly_close_closes_october(deployment: Deployment) -> None:
 
 def test_the_same_sequence_through_dag_test_gives_the_same_lake(
     deployment: Deployment, emulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """dag.test() in this process, the same runs at the same simulated instants, another bucket."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    from ssp_revenue.clock import EmulatorClock
-    from ssp_revenue_airflow import local
-
-    from ..conftest import LOCAL, ROOT
-
-    bucket = f"t-{uuid.uuid4().hex[:10]}"
-    for key, value in {**local.stack_environment(LOCAL / "stack.json"),
-                       **pipeline_environment(bucket),
-                       "SSP_REVENUE_ALERTS_LOG": str(tmp_path / "alerts.jsonl")}.items():
-        monkeypatch.setenv(key, value)
-    local.migrate_db(dict(os.environ))
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    daily, monthly = bag.get_dag("ssp_revenue_daily"), bag.get_dag("ssp_revenue_monthly_close")
-    clock = EmulatorClock(json.loads((LOCAL / "stack.json").read_text())["emulator_url"])
-    started = time.monotonic()
-    for day in SEQUENCE:
-        run = local.run_day(daily, day, clock)
-        assert "success" in str(run.state), day
-    took = time.monotonic() - started
-    clock.set(CLOSE_AT.astimezone(dt.UTC) + dt.timedelta(minutes=5))
-    close = monthly.test(logical_date=CLOSE_AT, run_after=CLOSE_AT)  # closes the month before: 2026-10
-    assert "success" in str(close.state)
-    ours, theirs = snapshot(lake_services(bucket)), snapshot(lake_services(deployment.bucket))
-    assert ours["tables"] == theirs["tables"]
-    assert ours["ledger"].keys() == theirs["ledger"].keys()
-    for key, entry in ours["ledger"].items():
+    """dag.test(), the same runs at the same simulated instants, another bucket: on another
+    pytest-xdist worker while the topology ran (tests/scheduler/reference.py), or here."""
+    theirs = reference.portable(snapshot(lake_services(deployment.bucket)))
+    if request.config.stash.get(reference.ELSEWHERE, False):
+        ours = reference.wait_for_reference()
+    else:
+        ours = reference.through_dag_test(monkeypatch, tmp_path)
+    assert ours["snapshot"]["tables"] == theirs["tables"]
+    assert ours["snapshot"]["ledger"].keys() == theirs["ledger"].keys()
+    for key, entry in ours["snapshot"]["ledger"].items():
         assert entry == theirs["ledger"][key], key
-    assert ours["closes"].keys() == theirs["closes"].keys()
-    print(f"\nthe same {len(SEQUENCE)} daily runs through dag.test(): {took:.1f}s")
+    assert ours["snapshot"]["closes"].keys() == theirs["closes"].keys()
+    print(f"\nthe same {len(SEQUENCE)} daily runs through dag.test(): {ours['seconds']:.1f}s")
 
 
 def test_revoked_credentials_open_one_incident_without_retries(deployment: Deployment, emulator: Any) -> None:
