@@ -18,12 +18,10 @@ from ssp_revenue import normalise, schema
 from ssp_revenue.connectors.base import (
     BodyOpener,
     FetchedReport,
-    ParsedReport,
     ReportBatches,
     ReportBody,
-    ReportConnector,
+    StreamedConnector,
     UnexpectedStatus,
-    opener,
 )
 from ssp_revenue.errors import AuthError, DataNotReady, FetchTimeout, MalformedReport, ServerError
 from ssp_revenue.registry import SspConfig
@@ -41,7 +39,7 @@ COLUMN_TYPES: dict[str, pa.DataType] = {
 }
 
 
-class AsyncJobConnector(ReportConnector):
+class AsyncJobConnector(StreamedConnector):
     style: ClassVar[str] = "async_job"
     expected_columns: ClassVar[tuple[str, ...]] = tuple(COLUMN_TYPES)
     extension: ClassVar[str] = "csv.gz"
@@ -146,12 +144,6 @@ class AsyncJobConnector(ReportConnector):
         )
 
     # -- parse -------------------------------------------------------------------
-
-    @classmethod
-    def parse(
-        cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
-    ) -> ParsedReport:
-        return cls.read_batches(config, opener(body), facts, revenue_date).read_all()
 
     @classmethod
     def read_batches(

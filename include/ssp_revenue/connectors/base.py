@@ -305,6 +305,24 @@ class ReportConnector(abc.ABC):
         raise UnexpectedStatus(f"{method} {path}: {status} {detail}", status=status, code=detail)
 
 
+class StreamedConnector(ReportConnector):
+    """A style whose reports are read one record batch at a time (large CSV reports):
+    it implements :meth:`read_batches`, and :meth:`parse` is that, read whole."""
+
+    @classmethod
+    def parse(
+        cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
+    ) -> ParsedReport:
+        return cls.read_batches(config, opener(body), facts, revenue_date).read_all()
+
+    @classmethod
+    @abc.abstractmethod
+    def read_batches(
+        cls, config: SspConfig, open_body: BodyOpener, facts: Mapping[str, Any], revenue_date: dt.date
+    ) -> ReportBatches:
+        """The report, a record batch at a time."""
+
+
 class UnexpectedStatus(MalformedReport):
     """A 4xx the connector must interpret (data not ready, expired token...)."""
 

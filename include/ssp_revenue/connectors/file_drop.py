@@ -26,11 +26,9 @@ from ssp_revenue import normalise, schema
 from ssp_revenue.connectors.base import (
     BodyOpener,
     FetchedReport,
-    ParsedReport,
     ReportBatches,
     ReportBody,
-    ReportConnector,
-    opener,
+    StreamedConnector,
 )
 from ssp_revenue.errors import AuthError, DataNotReady, MalformedReport, ServerError
 from ssp_revenue.registry import SspConfig
@@ -42,7 +40,7 @@ COLUMN_TYPES: dict[str, pa.DataType] = {
 }
 
 
-class FileDropConnector(ReportConnector):
+class FileDropConnector(StreamedConnector):
     style: ClassVar[str] = "file_drop"
     expected_columns: ClassVar[tuple[str, ...]] = tuple(COLUMN_TYPES)
     extension: ClassVar[str] = "csv"
@@ -89,12 +87,6 @@ class FileDropConnector(ReportConnector):
                  "sha256": digest, "rows": manifest.get("rows"), "totals": manifest.get("totals"),
                  "delivered_at": manifest.get("delivered_at")}
         return FetchedReport(self.config.name, revenue_date, ReportBody.of(body), self.extension, facts)
-
-    @classmethod
-    def parse(
-        cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
-    ) -> ParsedReport:
-        return cls.read_batches(config, opener(body), facts, revenue_date).read_all()
 
     @classmethod
     def read_batches(
