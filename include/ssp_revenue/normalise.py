@@ -21,8 +21,8 @@ from ssp_revenue import schema
 from ssp_revenue.errors import MalformedReport, SchemaDrift
 
 _INTEGER = re.compile(r"^-?\d+$")
-# CSV text per record batch: ~0.5M rows of a typical report, ~60 MiB of Arrow memory in
-# flight; peak memory follows this, not the day (benchmarks/results/streaming_day.md).
+# CSV text per record batch: ~250k rows of a typical report; peak memory follows this,
+# not the day (benchmarks/results/streaming_day.md).
 BATCH_BYTES = 16 * 1024 * 1024
 HEADER_LIMIT = 1024 * 1024
 _GZIP_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile)
@@ -114,15 +114,20 @@ def read_csv(
     text: bytes, column_types: Mapping[str, pa.DataType]
 ) -> pa.Table:
     """Strict CSV read: no empty cells, exact integer columns; errors name the data row."""
-    options = pacsv.ConvertOptions(
-        column_types=dict(column_types), null_values=[], strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
+    options = _strict(column_types)
     try:
         return pacsv.read_csv(io.BytesIO(text), convert_options=options)
     except pa.ArrowInvalid as exc:
         _locate_bad_row(text, column_types)
         raise MalformedReport(f"unreadable CSV: {exc}") from None
+
+
+def _strict(column_types: Mapping[str, pa.DataType]) -> pacsv.ConvertOptions:
+    """No empty cell is a null, every column has its contract's type."""
+    return pacsv.ConvertOptions(
+        column_types=dict(column_types), null_values=[], strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
 
 
 def read_report_csv(text: bytes, column_types: Mapping[str, pa.DataType]) -> pa.Table:
@@ -132,7 +137,7 @@ def read_report_csv(text: bytes, column_types: Mapping[str, pa.DataType]) -> pa.
 
 
 def stream_report_csv(
-    source: BinaryIO, column_types: Mapping[str, pa.DataType], *, whole: Callable[[], bytes],
+    open_body: Callable[[], BinaryIO], column_types: Mapping[str, pa.DataType], *,
     compression: str | None = None, batch_bytes: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """:func:`read_report_csv` one record batch at a time, in file order.
@@ -141,44 +146,44 @@ def stream_report_csv(
     read as a CSV of its own, so exactly one block is in memory at a time
     (Arrow's own streaming reader reads ahead as fast as the input allows, and
     held most of a 10M-row day). The header is checked before any row is read.
-    Anything unreadable (a bad row, a corrupt gzip, a quoted field spanning a
-    block's end) is located by the slow path over ``whole()`` (the body read
-    again and decompressed): only a failing report is ever held whole, so its
-    error can name the row.
+    Anything unreadable (a bad row, a quoted field spanning a block's end) is
+    located by the slow path over the body opened again and read whole: only a
+    failing report is ever held whole, so its error can name the row.
     """
-    text = cast(BinaryIO, gzip.GzipFile(fileobj=source, mode="rb")) if compression == "gzip" else source
     size = batch_bytes or BATCH_BYTES
-    options = pacsv.ConvertOptions(
-        column_types=dict(column_types), null_values=[], strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
-    try:
-        found = header_of(text.readline(HEADER_LIMIT))
-        check_columns(found, tuple(column_types))
-        header = (",".join('"' + name.replace('"', '""') + '"' for name in found) + "\n").encode()
-        carry = b""
-        while True:
-            block = text.read(size)
-            data = carry + block
-            if not data:
-                return
-            if block:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:  # one line longer than a block: read on
-                    carry = data
-                    continue
-                data, carry = data[:cut], data[cut:]
-            else:
-                carry = b""
-            table = pacsv.read_csv(io.BytesIO(header + data), convert_options=options)
-            if table.num_rows:
-                yield table.combine_chunks().to_batches()[0]
-    except _GZIP_ERRORS as exc:
-        raise MalformedReport(f"gzip body is truncated or corrupt ({exc})") from None
-    except pa.ArrowInvalid as exc:
-        everything = whole()
-        _locate_bad_row(everything, column_types)
-        raise MalformedReport(f"unreadable CSV: {exc}") from None
+    options = _strict(column_types)
+    with open_body() as source:
+        text = cast(BinaryIO, gzip.GzipFile(fileobj=source, mode="rb")) if compression == "gzip" else source
+        try:
+            found = header_of(text.readline(HEADER_LIMIT))
+            check_columns(found, tuple(column_types))
+            header = (",".join('"' + name.replace('"', '""') + '"' for name in found) + "\n").encode()
+            carry = b""
+            while True:
+                block = text.read(size)
+                data = carry + block
+                if not data:
+                    return
+                if block:
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0:  # one line longer than a block: read on
+                        carry = data
+                        continue
+                    data, carry = data[:cut], data[cut:]
+                else:
+                    carry = b""
+                table = pacsv.read_csv(io.BytesIO(header + data), convert_options=options)
+                if table.num_rows:
+                    yield table.combine_chunks().to_batches()[0]
+        except _GZIP_ERRORS as exc:
+            raise MalformedReport(f"gzip body is truncated or corrupt ({exc})") from None
+        except pa.ArrowInvalid as exc:
+            with open_body() as again:
+                everything = again.read()
+            if compression == "gzip":
+                everything = decompress(everything)
+            _locate_bad_row(everything, column_types)
+            raise MalformedReport(f"unreadable CSV: {exc}") from None
 
 
 def _locate_bad_row(text: bytes, column_types: Mapping[str, pa.DataType]) -> None:

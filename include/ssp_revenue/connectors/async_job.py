@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from ssp_revenue import normalise, schema
 from ssp_revenue.connectors.base import (
-    BodyOpener,
     FetchedReport,
-    ReportBatches,
     ReportBody,
     StreamedConnector,
     UnexpectedStatus,
@@ -43,6 +41,8 @@ class AsyncJobConnector(StreamedConnector):
     style: ClassVar[str] = "async_job"
     expected_columns: ClassVar[tuple[str, ...]] = tuple(COLUMN_TYPES)
     extension: ClassVar[str] = "csv.gz"
+    csv_columns: ClassVar[dict[str, pa.DataType]] = COLUMN_TYPES
+    compression: ClassVar[str | None] = "gzip"
     request_facts: ClassVar[frozenset[str]] = frozenset({"report_id"})
 
     max_polls: int = 80
@@ -146,37 +146,22 @@ class AsyncJobConnector(StreamedConnector):
     # -- parse -------------------------------------------------------------------
 
     @classmethod
-    def read_batches(
-        cls, config: SspConfig, open_body: BodyOpener, facts: Mapping[str, Any], revenue_date: dt.date
-    ) -> ReportBatches:
-        """The report's gzip CSV decompressed and read a batch at a time."""
+    def stated_totals(cls, facts: Mapping[str, Any]) -> Mapping[str, Any] | None:
         stated = facts.get("totals")
-        totals = None
-        if stated:
-            try:
-                totals = {
-                    "rows": int(stated["rows"]),
-                    "impressions": int(stated["impressions"]),
-                    "clicks": int(stated["clicks"]),
-                    "revenue": decimal.Decimal(int(stated["revenue_micros"])).scaleb(-6),
-                }
-            except (KeyError, TypeError, ValueError) as exc:
-                raise MalformedReport(f"report totals unreadable: {exc}") from None
-
-        def whole() -> bytes:
-            with open_body() as body:
-                return normalise.decompress(body.read())
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            with open_body() as body:
-                raw = normalise.stream_report_csv(body, COLUMN_TYPES, whole=whole, compression="gzip")
-                for batch in raw:
-                    yield cls._canonical(config, batch)
-
-        return ReportBatches(batches(), totals)
+        if not stated:
+            return None
+        try:
+            return {
+                "rows": int(stated["rows"]),
+                "impressions": int(stated["impressions"]),
+                "clicks": int(stated["clicks"]),
+                "revenue": decimal.Decimal(int(stated["revenue_micros"])).scaleb(-6),
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MalformedReport(f"report totals unreadable: {exc}") from None
 
     @staticmethod
-    def _canonical(config: SspConfig, raw: pa.RecordBatch) -> pa.RecordBatch:
+    def canonical(config: SspConfig, raw: pa.RecordBatch, before: int) -> pa.RecordBatch:
         n = raw.num_rows
         return pa.RecordBatch.from_pydict(
             {

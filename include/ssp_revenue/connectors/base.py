@@ -26,7 +26,7 @@ import pyarrow as pa
 import requests
 import tenacity
 
-from ssp_revenue import schema
+from ssp_revenue import normalise, schema
 from ssp_revenue.clock import Clock
 from ssp_revenue.errors import (
     AuthError,
@@ -306,8 +306,14 @@ class ReportConnector(abc.ABC):
 
 
 class StreamedConnector(ReportConnector):
-    """A style whose reports are read one record batch at a time (large CSV reports):
-    it implements :meth:`read_batches`, and :meth:`parse` is that, read whole."""
+    """A style whose report is one CSV (``csv_columns``, maybe ``compression``ed), read one
+    record batch at a time: :meth:`parse` is :meth:`read_batches` read whole.
+
+    A style says how its facts state the totals and how a CSV batch maps onto the
+    content schema; the reading is here, once."""
+
+    csv_columns: ClassVar[dict[str, pa.DataType]]
+    compression: ClassVar[str | None] = None
 
     @classmethod
     def parse(
@@ -316,11 +322,28 @@ class StreamedConnector(ReportConnector):
         return cls.read_batches(config, opener(body), facts, revenue_date).read_all()
 
     @classmethod
-    @abc.abstractmethod
     def read_batches(
         cls, config: SspConfig, open_body: BodyOpener, facts: Mapping[str, Any], revenue_date: dt.date
     ) -> ReportBatches:
-        """The report, a record batch at a time."""
+        stated = cls.stated_totals(facts)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            before = 0
+            for raw in normalise.stream_report_csv(open_body, cls.csv_columns, compression=cls.compression):
+                yield cls.canonical(config, raw, before)
+                before += raw.num_rows
+
+        return ReportBatches(batches(), stated)
+
+    @classmethod
+    @abc.abstractmethod
+    def stated_totals(cls, facts: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The totals the report's facts state (rows, impressions, clicks, Decimal revenue)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def canonical(config: SspConfig, raw: pa.RecordBatch, before: int) -> pa.RecordBatch:
+        """One CSV batch in the content schema; ``before`` rows came in earlier batches."""
 
 
 class UnexpectedStatus(MalformedReport):

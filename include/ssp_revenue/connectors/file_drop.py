@@ -15,18 +15,16 @@ import datetime as dt
 import decimal
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ssp_revenue import normalise, schema
+from ssp_revenue import schema
 from ssp_revenue.connectors.base import (
-    BodyOpener,
     FetchedReport,
-    ReportBatches,
     ReportBody,
     StreamedConnector,
 )
@@ -44,6 +42,7 @@ class FileDropConnector(StreamedConnector):
     style: ClassVar[str] = "file_drop"
     expected_columns: ClassVar[tuple[str, ...]] = tuple(COLUMN_TYPES)
     extension: ClassVar[str] = "csv"
+    csv_columns: ClassVar[dict[str, pa.DataType]] = COLUMN_TYPES
     request_facts: ClassVar[frozenset[str]] = frozenset({"etag", "delivered_at"})
 
     def _s3(self) -> Any:
@@ -89,32 +88,15 @@ class FileDropConnector(StreamedConnector):
         return FetchedReport(self.config.name, revenue_date, ReportBody.of(body), self.extension, facts)
 
     @classmethod
-    def read_batches(
-        cls, config: SspConfig, open_body: BodyOpener, facts: Mapping[str, Any], revenue_date: dt.date
-    ) -> ReportBatches:
-        """The delivered CSV read a batch at a time."""
-        stated = None
+    def stated_totals(cls, facts: Mapping[str, Any]) -> Mapping[str, Any] | None:
         totals = facts.get("totals")
-        if totals:
-            stated = {"rows": int(facts["rows"]), "impressions": int(totals["impressions"]),
-                      "clicks": int(totals["clicks"]), "revenue": decimal.Decimal(str(totals["revenue"]))}
-
-        def whole() -> bytes:
-            with open_body() as body:
-                return body.read()
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            before = 0
-            with open_body() as body:
-                for raw in normalise.stream_report_csv(body, COLUMN_TYPES, whole=whole):
-                    yield cls._canonical(config, raw, before)
-                    before += raw.num_rows
-
-        return ReportBatches(batches(), stated)
+        if not totals:
+            return None
+        return {"rows": int(facts["rows"]), "impressions": int(totals["impressions"]),
+                "clicks": int(totals["clicks"]), "revenue": decimal.Decimal(str(totals["revenue"]))}
 
     @staticmethod
-    def _canonical(config: SspConfig, raw: pa.RecordBatch, before: int) -> pa.RecordBatch:
-        """One batch in the content schema; ``before`` rows came in earlier batches."""
+    def canonical(config: SspConfig, raw: pa.RecordBatch, before: int) -> pa.RecordBatch:
         try:
             money = pc.cast(raw["revenue"], schema.MONEY)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
