@@ -27,7 +27,8 @@ Only sha256 and our own constants are involved, so the hash does not
 change with a library upgrade. ``CONTENT_HASH_SCHEME`` names the scheme and is
 part of what is hashed. ``rowsum-splitmix64-v1`` ranked each text among the
 whole column's distinct texts, which needs the whole day at once; a lake
-published under it migrates by itself (README, "Content hash").
+published under it migrates by itself (README, "Content hash schemes and an
+existing lake").
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class ContentHasher:
             raise ValueError(f"column {name}: {array.null_count} null values")
         kind = array.type
         if pa.types.is_dictionary(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            return self._text_words(name, array)
+            return _text_words(array)
         if pa.types.is_decimal(kind):
             if kind.precision > 18:
                 raise TypeError(f"content hash: {kind} does not fit in 64 bits")
@@ -117,14 +118,16 @@ class ContentHasher:
                 array.cast(pa.int64()).to_numpy(zero_copy_only=False).view(np.uint64))
         raise TypeError(f"content hash: no word for {kind} in column {name}")
 
-    def _text_words(self, name: str, array: pa.Array) -> np.ndarray:
-        encoded = array if isinstance(array, pa.DictionaryArray) else pc.dictionary_encode(array)
-        dictionary = encoded.dictionary.cast(pa.string())
-        table = np.concatenate([text_hashes(dictionary.slice(start, _TEXT_CHUNK))
-                                for start in range(0, len(dictionary), _TEXT_CHUNK)] or
-                               [np.empty(0, dtype=np.uint64)])
-        words: np.ndarray = table[encoded.indices.to_numpy(zero_copy_only=False)]
-        return words
+
+def _text_words(array: pa.Array) -> np.ndarray:
+    """Each row's text as its word: the batch's distinct texts hashed, then gathered."""
+    encoded = array if isinstance(array, pa.DictionaryArray) else pc.dictionary_encode(array)
+    dictionary = encoded.dictionary.cast(pa.string())
+    table = np.concatenate([text_hashes(dictionary.slice(start, _TEXT_CHUNK))
+                            for start in range(0, len(dictionary), _TEXT_CHUNK)] or
+                           [np.empty(0, dtype=np.uint64)])
+    words: np.ndarray = table[encoded.indices.to_numpy(zero_copy_only=False)]
+    return words
 
 
 def text_hashes(strings: pa.Array) -> np.ndarray:

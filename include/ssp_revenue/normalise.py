@@ -43,6 +43,11 @@ class Totals:
             "revenue": str(self.revenue),
         }
 
+    @classmethod
+    def zero(cls) -> Totals:
+        """Nothing yet: the start of totals added up batch by batch."""
+        return cls(rows=0, impressions=0, clicks=0, revenue=decimal.Decimal(0))
+
     def __add__(self, other: Totals) -> Totals:
         return Totals(rows=self.rows + other.rows, impressions=self.impressions + other.impressions,
                       clicks=self.clicks + other.clicks, revenue=self.revenue + other.revenue)

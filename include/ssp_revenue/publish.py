@@ -114,6 +114,16 @@ def _stamp(arrow_schema: pa.Schema, digest: str, rows: int, parts: int) -> dict[
             META_VERSION: digest.encode(), META_ROWS: str(rows).encode(), META_PARTS: str(parts).encode()}
 
 
+def _written_schema() -> pa.Schema:
+    """The schema of every batch the lake writes: content encoded (:func:`encode`), lineage."""
+    empty = encode(schema.NORMALISED.empty_table())
+    return with_lineage(empty, source_version="", fetched_at=dt.datetime.fromtimestamp(0, dt.UTC),
+                        raw_object="").schema
+
+
+WRITTEN = _written_schema()
+
+
 def parts_for(rows: int) -> int:
     """How many files a version of ``rows`` rows is written as: a function of the
     figures only, so every writer of one version writes the same files."""
@@ -137,12 +147,9 @@ class PartFiles:
         self.directory = directory
         self.parts = parts
         self.rows = [0] * parts
-        self._writers: list[pq.ParquetWriter] = []
+        self._writers = [_part_writer(str(directory / part_name(p)), WRITTEN) for p in range(parts)]
 
     def write(self, table: pa.Table, grain: np.ndarray) -> None:
-        if not self._writers:
-            self._writers = [_part_writer(str(self.directory / part_name(p)), table.schema)
-                             for p in range(self.parts)]
         if self.parts == 1:
             shares = [table]
         else:
@@ -153,13 +160,10 @@ class PartFiles:
                 self._writers[part].write_table(share)
                 self.rows[part] += share.num_rows
 
-    def close(self, digest: str, arrow_schema: pa.Schema) -> list[Path]:
+    def close(self, digest: str) -> list[Path]:
         """Stamp every part's footer and close it; a part no row fell in is written empty."""
-        if not self._writers:
-            self._writers = [_part_writer(str(self.directory / part_name(p)), arrow_schema)
-                             for p in range(self.parts)]
         for part, writer in enumerate(self._writers):
-            writer.add_key_value_metadata(_stamp(arrow_schema, digest, self.rows[part], self.parts))
+            writer.add_key_value_metadata(_stamp(WRITTEN, digest, self.rows[part], self.parts))
             writer.close()
         return [self.directory / part_name(p) for p in range(self.parts)]
 
@@ -241,10 +245,9 @@ def _scan(batches: Iterable[pa.RecordBatch | pa.Table], *, version: str, rows: i
     """One pass over the batches: hash, totals, currencies; and the part files, if
     ``directory`` is given. Raises if the content is not the validated version."""
     hasher = ContentHasher()
-    totals = Totals(rows=0, impressions=0, clicks=0, revenue=decimal.Decimal(0))
+    totals = Totals.zero()
     currencies: set[str] = set()
     files = PartFiles(directory, parts_for(rows)) if directory is not None else None
-    written_schema: pa.Schema | None = None
     try:
         for batch in batches:
             if batch.num_rows == 0:
@@ -254,9 +257,7 @@ def _scan(batches: Iterable[pa.RecordBatch | pa.Table], *, version: str, rows: i
             totals = totals + totals_of(encoded)
             currencies.update(map(str, pc.unique(encoded["currency"]).cast(pa.string()).to_pylist()))
             if files is not None:
-                table = with_lineage(encoded, source_version=version, **lineage)
-                written_schema = table.schema
-                files.write(table, grain)
+                files.write(with_lineage(encoded, source_version=version, **lineage), grain)
     except BaseException:
         if files is not None:
             files.abort()
@@ -268,12 +269,7 @@ def _scan(batches: Iterable[pa.RecordBatch | pa.Table], *, version: str, rows: i
         raise StorageError(
             f"content hash {digest[:VERSION_CHARS]} ({hasher.rows} rows) differs from the validated "
             f"batch {version} ({rows} rows)", **where)
-    parts: list[Path] = []
-    if files is not None:
-        if written_schema is None:
-            written_schema = with_lineage(encode(schema.NORMALISED.empty_table()), source_version=version,
-                                          **lineage).schema
-        parts = files.close(digest, written_schema)
+    parts = files.close(digest) if files is not None else []
     return _Scanned(digest, totals, ",".join(sorted(currencies)), parts)
 
 

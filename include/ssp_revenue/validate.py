@@ -151,7 +151,7 @@ def validate_batches(
     hasher = ContentHasher()
     keys = _Keys(int((report.stated_totals or {}).get("rows", 0)))
     batches = 0
-    sums = Totals(rows=0, impressions=0, clicks=0, revenue=decimal.Decimal(0))
+    sums = Totals.zero()
     failures: list[tuple[str, int | None]] = []
     foreign = False
     for batch in report.batches:

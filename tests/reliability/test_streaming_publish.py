@@ -92,14 +92,12 @@ def test_other_figures_than_validated_publish_nothing(lake_settings: Any) -> Non
 def _parts_written_locally(data: list[dict[str, Any]], seed: int, version: str, directory: Path) -> list[Path]:
     files = publish.PartFiles(directory, publish.parts_for(len(data)))
     hasher = ContentHasher()
-    last = None
     for batch in _batches(data, seed):
         encoded = encode(pa.Table.from_batches([batch]))
         grain = hasher.update(encoded)
-        last = with_lineage(encoded, source_version=version, fetched_at=AT, raw_object="s3://other/raw")
-        files.write(last, grain)
-    assert last is not None
-    return files.close(hasher.hexdigest(), last.schema)
+        files.write(with_lineage(encoded, source_version=version, fetched_at=AT, raw_object="s3://other/raw"),
+                    grain)
+    return files.close(hasher.hexdigest())
 
 
 def test_a_day_over_the_file_size_is_split_and_racing_copies_agree_part_by_part(
