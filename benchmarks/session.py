@@ -61,12 +61,17 @@ class Session:
         return connector_class(self.config.style).parse(self.config, report.body.read(), report.facts, day)
 
 
+def bench_settings(state: dict[str, Any]) -> Settings:
+    """The benchmarks' lake (bucket and Glue database ``bench``) on a running stack."""
+    return Settings(bucket="bench", glue_database="bench", region=state["region"],
+                    aws_endpoint=state["s3_endpoint"], emulator_url=state["emulator_url"])
+
+
 def open_session(rows: int) -> tuple[Session, stack.LocalStack]:
     local_stack = stack.LocalStack(LOCAL)
     state = local_stack.up()
     os.environ.update(stack.LOCAL_AWS_ENV)
-    settings = Settings(bucket="bench", glue_database="bench", region=state["region"],
-                        aws_endpoint=state["s3_endpoint"], emulator_url=state["emulator_url"])
+    settings = bench_settings(state)
     services = runtime.services_for(settings)
     runtime.bootstrap(services)
     config = registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), SSP)

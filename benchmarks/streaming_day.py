@@ -20,12 +20,14 @@ import resource
 import subprocess  # nosec B404: runs this module as a child process
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from benchmarks.common import write_table
-from benchmarks.session import SSP, post
+from benchmarks.session import SSP, bench_settings, post
 
 DAY = dt.date(2026, 10, 1)
+LOCAL = Path(".local") / "bench-streaming"
 SIZES = tuple(int(n) for n in os.environ.get("STREAMING_SIZES", "1000000,10000000").split(","))
 
 
@@ -39,11 +41,9 @@ def child(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
     from ssp_revenue.clock import FixedClock
     from ssp_revenue.connectors import RetryPolicy, connector_class
     from ssp_revenue.credentials import emulator_credentials
-    from ssp_revenue.settings import Settings
     from ssp_revenue.validate import validate, validate_batches
 
-    settings = Settings(bucket="bench", glue_database="bench", region=state["region"],
-                        aws_endpoint=state["s3_endpoint"], emulator_url=state["emulator_url"])
+    settings = bench_settings(state)
     at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC)
     services = runtime.services_for(settings, clock=FixedClock(at))
     config = registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), SSP)
@@ -117,15 +117,13 @@ def _measure(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
 def main() -> str:
     from ssp_revenue import stack
 
-    local_stack = stack.LocalStack(stack_dir())
+    local_stack = stack.LocalStack(LOCAL)
     state = local_stack.up()
     os.environ.update(stack.LOCAL_AWS_ENV)
     try:
         from ssp_revenue import runtime
-        from ssp_revenue.settings import Settings
 
-        settings = Settings(bucket="bench", glue_database="bench", region=state["region"],
-                            aws_endpoint=state["s3_endpoint"], emulator_url=state["emulator_url"])
+        settings = bench_settings(state)
         services = runtime.services_for(settings)
         runtime.bootstrap(services)
         at = dt.datetime.combine(DAY + dt.timedelta(days=8), dt.time(12), tzinfo=dt.UTC)
@@ -163,12 +161,6 @@ def main() -> str:
         ["rows", "path", "peak RSS MiB", "after imports MiB", "fetch + land s", "read + validate s",
          "publish s", "total s", "s per 1M rows", "files"],
         table, notes)
-
-
-def stack_dir() -> Any:
-    from pathlib import Path
-
-    return Path(".local") / "bench-streaming"
 
 
 if __name__ == "__main__":
