@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import functools
 import io
 import re
 import tempfile
@@ -114,14 +115,13 @@ def _stamp(arrow_schema: pa.Schema, digest: str, rows: int, parts: int) -> dict[
             META_VERSION: digest.encode(), META_ROWS: str(rows).encode(), META_PARTS: str(parts).encode()}
 
 
-def _written_schema() -> pa.Schema:
-    """The schema of every batch the lake writes: content encoded (:func:`encode`), lineage."""
+@functools.cache
+def written_schema() -> pa.Schema:
+    """The schema of every batch the lake writes: content encoded (:func:`encode`), lineage.
+    Built on first use, not at import (importing a DAG file must stay light)."""
     empty = encode(schema.NORMALISED.empty_table())
     return with_lineage(empty, source_version="", fetched_at=dt.datetime.fromtimestamp(0, dt.UTC),
                         raw_object="").schema
-
-
-WRITTEN = _written_schema()
 
 
 def parts_for(rows: int) -> int:
@@ -147,7 +147,7 @@ class PartFiles:
         self.directory = directory
         self.parts = parts
         self.rows = [0] * parts
-        self._writers = [_part_writer(str(directory / part_name(p)), WRITTEN) for p in range(parts)]
+        self._writers = [_part_writer(str(directory / part_name(p)), written_schema()) for p in range(parts)]
 
     def write(self, table: pa.Table, grain: np.ndarray) -> None:
         if self.parts == 1:
@@ -163,7 +163,7 @@ class PartFiles:
     def close(self, digest: str) -> list[Path]:
         """Stamp every part's footer and close it; a part no row fell in is written empty."""
         for part, writer in enumerate(self._writers):
-            writer.add_key_value_metadata(_stamp(WRITTEN, digest, self.rows[part], self.parts))
+            writer.add_key_value_metadata(_stamp(written_schema(), digest, self.rows[part], self.parts))
             writer.close()
         return [self.directory / part_name(p) for p in range(self.parts)]
 
