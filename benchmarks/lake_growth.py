@@ -9,20 +9,25 @@ five SSPs, small reports, the emulator's restatement curves, production windows
 (365: a year).
 
 Usage: ``python -m benchmarks.lake_growth [DAYS] [ROWS]`` or ``make bench ARGS="--only growth
---growth-days 365"``. The replay costs about 0.3 s per fetch on two cores (``ssp-revenue replay``'s
-speed, the speed issue's subject), and a year is ~84,000 fetches: run it overnight.
+--growth-days 365"``. The replay costs about 0.3 s per fetch on two cores, and a year is ~84,000
+fetches (~7 h): it runs in chunks of ``CHUNK_DAYS``, the lake saved after each
+(``lake_checkpoint``), and the same command run again goes on from the last chunk.
 """
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
+import json
 import os
 import re
+import shutil
+import subprocess  # nosec B404
 import sys
 import time
 from typing import Any
 
+from benchmarks import lake_checkpoint
 from benchmarks.common import write_table
 from benchmarks.session import LOCAL, post
 from ssp_revenue import calendar, lake, logs, maintenance, registry, replay, runtime, schema, stack
@@ -68,8 +73,19 @@ def floor(s3: Any, catalog: Any) -> dict[str, int]:
                                                   if k.rsplit("/", 1)[0] + "/" in live)}
 
 
+CHECKPOINT = LOCAL / "growth-checkpoint"
+CHUNK_DAYS = int(os.environ.get("GROWTH_CHUNK_DAYS", "10"))
+
+
 def main(days: int, rows: int) -> str:
+    """Replay ``days`` in chunks, saving the lake after each, then measure it.
+
+    The machine ends its processes (moto's lake with them) after a few hours, and a year
+    takes longer: a rerun with the same span and rows goes on from the last saved chunk
+    (``lake_checkpoint``). A different span or row count starts over.
+    """
     local_stack = stack.LocalStack(LOCAL / "growth")
+    local_stack.down()  # a lake is only ever the checkpoint's: never half a chunk
     state = local_stack.up()
     os.environ.update(stack.LOCAL_AWS_ENV)
     try:
@@ -78,12 +94,37 @@ def main(days: int, rows: int) -> str:
         local_stack.down()
 
 
+def _progress(days: int, rows: int) -> dict[str, Any]:
+    path = CHECKPOINT / "progress.json"
+    if path.exists():
+        saved: dict[str, Any] = json.loads(path.read_text())
+        if (saved["days"], saved["rows"]) == (days, rows):
+            return saved
+    shutil.rmtree(CHECKPOINT, ignore_errors=True)
+    CHECKPOINT.mkdir(parents=True)
+    return {"days": days, "rows": rows, "done": 0, "runs": {}, "fetches": 0, "opened": {},
+            "resolved": 0, "replay_s": 0.0, "chunks": []}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,  # nosec
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def _measure(state: dict[str, Any], days: int, rows: int) -> str:
     settings = Settings(bucket="growth", glue_database="growth", region=state["region"],
                         aws_endpoint=state["s3_endpoint"], emulator_url=state["emulator_url"],
                         clock="replay", start_date=GO_LIVE, refetch_days=7, adjustment_days=45,
                         fetch_chances=3)
     services = runtime.services_for(settings)
+    progress = _progress(days, rows)
+    if progress["done"]:
+        restored = lake_checkpoint.restore(services.s3, services.catalog.glue, CHECKPOINT, settings.region)
+        post(state["emulator_url"] + "/_control/clock", {"now": progress["clock"]})
+        print(f"growth: restored day {progress['done']} of {days}: {restored}", flush=True)
     runtime.bootstrap(services)
     ssps = [registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), n) for n in SSPS]
     for name in SSPS:
@@ -97,10 +138,35 @@ def _measure(state: dict[str, Any], days: int, rows: int) -> str:
 
     start = calendar.date_start(GO_LIVE, settings.tz)
     end = start + dt.timedelta(days=days)
-    post(state["emulator_url"] + "/_control/clock", {"now": start.isoformat()})
-    started = time.perf_counter()
-    report = replay.replay(start, end, services=services, ssps=ssps, connectors=connector)
-    replay_s = time.perf_counter() - started
+    while progress["done"] < days:
+        first = start + dt.timedelta(days=progress["done"])
+        last = min(end, first + dt.timedelta(days=CHUNK_DAYS))
+        post(state["emulator_url"] + "/_control/clock",
+             {"now": max(first, services.clock.now()).isoformat()})
+        started = time.perf_counter()
+        chunk = replay.replay(first, last, services=services, ssps=ssps, connectors=connector)
+        took = time.perf_counter() - started
+        progress["done"] = (last - start).days
+        progress["runs"] = dict(collections.Counter(progress["runs"]) + chunk.runs)
+        progress["fetches"] += chunk.fetches
+        progress["opened"] = dict(collections.Counter(progress["opened"])
+                                  + collections.Counter(n["reason"] for n in chunk.opened))
+        progress["resolved"] += len(chunk.resolved)
+        progress["replay_s"] += took
+        progress["clock"] = services.clock.now().isoformat()
+        saved = lake_checkpoint.save(services.s3, services.catalog.glue, CHECKPOINT)
+        progress["chunks"].append({"through_day": progress["done"], "replay_s": round(took, 1),
+                                   "fetches": chunk.fetches, "commit": _commit(), **saved})
+        tmp = CHECKPOINT / "progress.tmp"
+        tmp.write_text(json.dumps(progress, indent=1))
+        os.replace(tmp, CHECKPOINT / "progress.json")
+        print(f"growth: day {progress['done']} of {days}: {chunk.fetches} fetches in {took:,.0f} s; "
+              f"saved {saved}", flush=True)
+    replay_s = progress["replay_s"]
+    summary = (f"{sum(progress['runs'].values())} runs ({dict(sorted(progress['runs'].items()))}), "
+               f"{progress['fetches']} fetches, {sum(progress['opened'].values())} incidents opened "
+               f"{progress['opened']}, {progress['resolved']} resolved")
+    commits = sorted({c["commit"] for c in progress["chunks"]})
     s3, catalog = services.s3, services.catalog
     now = services.clock.now()
     month = ((GO_LIVE + dt.timedelta(days=max(0, days - 75))).year,
@@ -136,7 +202,9 @@ def _measure(state: dict[str, Any], days: int, rows: int) -> str:
                          f"{files_before[table]:,}", "", f"{files_after[table]:,}", ""])
     notes = (
         f"{days} days x {len(SSPS)} SSPs, {rows} emulator rows per SSP-day, replayed: "
-        f"{report.summary()}; replay {replay_s:,.0f} s, compaction {compact_s:,.1f} s "
+        f"{summary}; replay {replay_s:,.0f} s in {len(progress['chunks'])} chunks of "
+        f"{CHUNK_DAYS} days (the lake saved after each; code {', '.join(commits)}), "
+        f"compaction {compact_s:,.1f} s "
         f"({len(compacted)} partitions), vacuum {vacuum_s:,.1f} s ({len(vacuumed.doomed)} prefixes, "
         f"{vacuumed.bytes:,} bytes). 'After' is right after one compaction of the closed dates "
         f"(before {maintenance.closed_before(settings, now)}) and one vacuum with the 7-day reader "
