@@ -73,6 +73,41 @@ def _busy_seconds(topology: Any) -> float:
     return busy
 
 
+def _xcom(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _library(topology: Any) -> dict[str, dict[str, Any]]:
+    """Per run: the seconds our code ran on the run's critical path, from the jobs' XCom.
+
+    Each task records its body's seconds in the job it returns (``tasks._timed``);
+    the last task of an SSP's group holds the group's. The critical path is the
+    plan plus the slowest group: a run cannot end sooner than our code on it does.
+    """
+    rows = topology.sql("SELECT run_id, task_id, value FROM xcom WHERE dag_id = %s AND key = 'return_value' "
+                        "AND task_id IN ('plan', 'per_ssp.finalize')", DAILY)
+    out: dict[str, dict[str, Any]] = {}
+    for run_id, task_id, value in rows:
+        run = out.setdefault(run_id, {"plan": 0.0, "groups": []})
+        jobs = _xcom(value)
+        if task_id == "plan":
+            run["plan"] = max((j.get("seconds", {}).get("plan", 0.0) for j in jobs), default=0.0)
+        else:
+            seconds = jobs.get("seconds", {})
+            run["groups"].append(sum(v for k, v in seconds.items() if k != "plan"))
+    for run in out.values():
+        run["critical"] = run["plan"] + max(run["groups"], default=0.0)
+        run["total"] = run["plan"] + sum(run["groups"])
+    return out
+
+
+def _floor(topology: Any) -> float:
+    """Mean seconds of an empty task under the same topology: what any task costs before our code."""
+    from benchmarks.scheduler_runs import floor_dag_seconds
+
+    return floor_dag_seconds(topology)
+
+
 def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
                      adjustment_days: int) -> dict[str, Any]:
     from ssp_revenue import calendar, runtime
@@ -85,6 +120,9 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
     env = {**_pipeline_env(bucket, config_dir, refetch_days, adjustment_days),
            "SSP_REVENUE_CLOCK": "replay", "SSP_REVENUE_CATCHUP": "true",
            "SSP_REVENUE_END_DATE": days[0].isoformat()}  # one scheduled run; the backfill does the rest
+    from benchmarks.scheduler_runs import dags_with_floor
+
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_with_floor(base / "dags").resolve())
     topology = AirflowTopology(base, executor=executor, extra_env=env)
     topology.up(fresh=True)
     try:
@@ -108,13 +146,17 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
         wall = time.monotonic() - started
         tasks = _task_seconds(topology)
         busy = _busy_seconds(topology)
+        library = _library(topology)
+        run_walls = {r["run_id"]: (r["end_date"] - r["start_date"]).total_seconds() for r in runs}
+        floor = _floor(topology)
         settings = Settings.from_env({**stack_env, **env})
         snapshot = local.lake_snapshot(runtime.services_for(settings))
     finally:
         topology.down()
     return {"wall": wall, "runs": [(r["end_date"] - r["start_date"]).total_seconds() for r in runs],
             "states": [r["state"] for r in runs], "types": [r["run_type"] for r in runs],
-            "tasks": tasks, "busy": busy, "snapshot": snapshot, "stack": base, "env": env}
+            "tasks": tasks, "busy": busy, "snapshot": snapshot, "stack": base, "env": env,
+            "library": library, "run_walls": run_walls, "floor": floor}
 
 
 def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
@@ -196,17 +238,25 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         if not same:
             differing += [f"{name}: {line}" for line in differences(result["snapshot"], baseline["snapshot"])]
         tasks = result["tasks"]
+        library, walls = result["library"], result["run_walls"]
+        shares = [1 - library[r]["critical"] / w for r, w in walls.items() if r in library and w > 0]
+        ours = [library[r]["critical"] for r in walls if r in library]
         table.append([
             f"{name}: `airflow backfill create` (1 scheduled + {dates - 1} backfill runs)",
             f"{result['wall']:.0f}", f"{statistics.median(result['runs']):.1f}",
             f"{result['busy']:.0f} ({result['busy'] / result['wall']:.0%})",
             f"{sum(t[0] for t in tasks.values()):.0f}",
             "; ".join(f"{t.split('.')[-1]} {median:.1f}" for t, (_, median, _) in tasks.items()),
+            f"{sum(r['total'] for r in library.values()):.0f}",
+            f"{statistics.median(ours):.1f}" if ours else "",
+            f"{statistics.median(shares):.0%}" if shares else "",
+            f"{result['floor']:.2f}",
             ("identical" if same else "DIFFERENT")
             + ("" if all(s == "success" for s in result["states"]) else f", states {set(result['states'])}"),
         ])
     table.append(["dag.test(), one process, SQLite (same dates, same instants)", f"{baseline['wall']:.0f}",
-                  f"{statistics.median(baseline['runs']):.1f}", "", "", "", "(the reference)"])
+                  f"{statistics.median(baseline['runs']):.1f}", "", "", "", "", "", "", "",
+                  "(the reference)"])
     notes = (
         f"{dates} revenue dates from {FIRST} x {len(SSPS)} SSPs ({', '.join(SSPS)}) at {rows:,} report "
         f"rows a day, refetch {refetch_days} days and adjustments {adjustment_days} days (each run "
@@ -214,6 +264,11 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         "Busy: seconds in which at least one task process ran (the rest is the scheduler's gaps "
         "between tasks and runs). "
         "Task seconds: the sum of every task process, start to end, as the metadata DB records it. "
+        "Ours: the seconds the task bodies ran (settings, clients, Connections, the library), which "
+        "each task records in the job it returns (XCom); on the critical path: the plan plus the "
+        "slowest SSP group of the run. Airflow's share of a run: 1 - ours on the critical path / "
+        "the run's wall (the rest is task start-up and the scheduler's gaps). Empty task: the mean "
+        "of 5 tasks that do nothing (`bench_floor`) in the same topology, run after the backfill. "
         "Lake: the backfilled lake against the dag.test() lake, partition versions and ledger entries. "
         f"Reproduce: `make bench ARGS='--only backfill-topology --backfill-dates {dates} "
         f"--backfill-rows {rows}'`."
@@ -221,5 +276,7 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
     return write_table(
         "backfill_topology",
         f"Backfill through the real topology: {dates} dates x {len(SSPS)} SSPs at {rows:,} rows",
-        ["harness", "wall s", "median run s", "busy s", "task s (sum)", "median task s", "lake"],
+        ["harness", "wall s", "median run s", "busy s", "task s (sum)", "median task s",
+         "ours s (sum)", "ours on the critical path, median run s", "Airflow's share, median run",
+         "empty task s", "lake"],
         table, notes)

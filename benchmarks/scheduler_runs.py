@@ -51,7 +51,7 @@ bench_floor()
 """
 
 
-def _dags_with_floor(directory: Path) -> Path:
+def dags_with_floor(directory: Path) -> Path:
     """The project's DAG files plus the empty-task DAG (never in the deployed dags/)."""
     from ssp_revenue_airflow import local
 
@@ -75,23 +75,29 @@ def under_scheduler(executor: str) -> dict[str, Any]:
     topology = AirflowTopology(LOCAL / executor, executor=executor, extra_env={
         **_pipeline_env(f"b-{uuid.uuid4().hex[:10]}"), "SSP_REVENUE_CLOCK": "replay",
         "SSP_REVENUE_CATCHUP": "true", "SSP_REVENUE_END_DATE": last.isoformat(),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(_dags_with_floor(LOCAL / executor / "dags").resolve())})
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_with_floor(LOCAL / executor / "dags").resolve())})
     topology.up(fresh=True)
     try:
         topology.wait_for_dag("ssp_revenue_daily", seconds=300)
         topology.airflow("dags", "unpause", "ssp_revenue_daily")
         runs = topology.wait_for_runs("ssp_revenue_daily", DAYS, seconds=1800)
         tasks = _task_means(topology, "ssp_revenue_daily")
-        topology.wait_for_dag("bench_floor", seconds=300)
-        topology.airflow("dags", "unpause", "bench_floor")
-        topology.airflow("dags", "trigger", "bench_floor")
-        topology.wait_for_runs("bench_floor", 1, seconds=600)
-        floor = _task_means(topology, "bench_floor")
+        floor = floor_dag_seconds(topology)
     finally:
         topology.down()
     return {"runs": [(r["end_date"] - r["start_date"]).total_seconds() for r in runs],
             "states": [r["state"] for r in runs], "tasks": tasks,
-            "floor": sum(d * n for d, n in floor.values()) / max(1, sum(n for _, n in floor.values()))}
+            "floor": floor}
+
+
+def floor_dag_seconds(topology: Any) -> float:
+    """Trigger ``bench_floor`` once and return its empty tasks' mean seconds."""
+    topology.wait_for_dag("bench_floor", seconds=300)
+    topology.airflow("dags", "unpause", "bench_floor")
+    topology.airflow("dags", "trigger", "bench_floor")
+    topology.wait_for_runs("bench_floor", 1, seconds=600)
+    means = _task_means(topology, "bench_floor")
+    return sum(d * n for d, n in means.values()) / max(1, sum(n for _, n in means.values()))
 
 
 def under_dag_test() -> dict[str, Any]:
