@@ -101,6 +101,34 @@ def _library(topology: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+CHAIN = ("plan", "per_ssp.fetch", "per_ssp.validate", "per_ssp.publish", "per_ssp.finalize")
+
+
+def _handoffs(topology: Any) -> dict[str, float]:
+    """Median seconds of each hand-off from a task to the next one of its SSP's chain.
+
+    ``noticed``: from the upstream's end until the scheduler queues the next task;
+    ``dispatched``: from queued until its task process starts (executor, worker, fork).
+    """
+    rows = topology.sql("SELECT run_id, task_id, map_index, queued_dttm, start_date, end_date "
+                        "FROM task_instance WHERE dag_id = %s AND end_date IS NOT NULL "
+                        "AND queued_dttm IS NOT NULL", DAILY)
+    by: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {
+        (r, t, m): (q, st, e) for r, t, m, q, st, e in rows}
+    noticed, dispatched = [], []
+    for (run, task, index), (queued, start, _) in by.items():
+        if task not in CHAIN or task == "plan":
+            continue
+        upstream = CHAIN[CHAIN.index(task) - 1]
+        before = by.get((run, upstream, -1 if upstream == "plan" else index))
+        if before is None:
+            continue
+        noticed.append((queued - before[2]).total_seconds())
+        dispatched.append((start - queued).total_seconds())
+    return {"noticed": statistics.median(noticed) if noticed else 0.0,
+            "dispatched": statistics.median(dispatched) if dispatched else 0.0}
+
+
 def _floor(topology: Any) -> float:
     """Mean seconds of an empty task under the same topology: what any task costs before our code."""
     from benchmarks.scheduler_runs import floor_dag_seconds
@@ -147,6 +175,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
         tasks = _task_seconds(topology)
         busy = _busy_seconds(topology)
         library = _library(topology)
+        handoffs = _handoffs(topology)
         run_walls = {r["run_id"]: (r["end_date"] - r["start_date"]).total_seconds() for r in runs}
         floor = _floor(topology)
         settings = Settings.from_env({**stack_env, **env})
@@ -156,7 +185,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
     return {"wall": wall, "runs": [(r["end_date"] - r["start_date"]).total_seconds() for r in runs],
             "states": [r["state"] for r in runs], "types": [r["run_type"] for r in runs],
             "tasks": tasks, "busy": busy, "snapshot": snapshot, "stack": base, "env": env,
-            "library": library, "run_walls": run_walls, "floor": floor}
+            "library": library, "run_walls": run_walls, "floor": floor, "handoffs": handoffs}
 
 
 def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
@@ -251,6 +280,7 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
             f"{statistics.median(ours):.1f}" if ours else "",
             f"{statistics.median(shares):.0%}" if shares else "",
             f"{result['floor']:.2f}",
+            f"{result['handoffs']['noticed']:.2f} + {result['handoffs']['dispatched']:.2f}",
             ("identical" if same else "DIFFERENT")
             + ("" if all(s == "success" for s in result["states"]) else f", states {set(result['states'])}"),
         ])
@@ -269,6 +299,8 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         "slowest SSP group of the run. Airflow's share of a run: 1 - ours on the critical path / "
         "the run's wall (the rest is task start-up and the scheduler's gaps). Empty task: the mean "
         "of 5 tasks that do nothing (`bench_floor`) in the same topology, run after the backfill. "
+        "Hand-off: from a task's end until the scheduler queues the next task of its SSP's chain, "
+        "plus from queued until that task process starts (the metadata DB's timestamps). "
         "Lake: the backfilled lake against the dag.test() lake, partition versions and ledger entries. "
         f"Reproduce: `make bench ARGS='--only backfill-topology --backfill-dates {dates} "
         f"--backfill-rows {rows}'`."
@@ -278,5 +310,5 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         f"Backfill through the real topology: {dates} dates x {len(SSPS)} SSPs at {rows:,} rows",
         ["harness", "wall s", "median run s", "busy s", "task s (sum)", "median task s",
          "ours s (sum)", "ours on the critical path, median run s", "Airflow's share, median run",
-         "empty task s", "lake"],
+         "empty task s", "hand-off s (queued + started), median", "lake"],
         table, notes)

@@ -67,14 +67,25 @@ def wait_until(check: Callable[[], bool], what: str, pid: int, seconds: float = 
 
 
 def stop_pid(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    for _ in range(50):
-        if not alive(pid):
-            return
+    stop_pids([pid])
+
+
+def stop_pids(pids: list[int], seconds: float = 5.0) -> None:
+    """SIGTERM every process group at once, SIGKILL what still runs after ``seconds``.
+
+    One grace period for all of them, not one each: a stack of seven processes that
+    each finish their shutdown slowly stops in seconds, not half a minute.
+    """
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    for pid in pids:
+        if alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
 def spawn(argv: list[str], log_file: Path, env: dict[str, str], cwd: Path | None = None) -> int:
@@ -156,8 +167,7 @@ class LocalStack:
             wait_until(lambda: responds(state["emulator_url"] + "/_control/health"), "the emulator",
                        emulator)
         except RuntimeError:
-            for pid in (moto, emulator):
-                stop_pid(pid)
+            stop_pids([moto, emulator])
             raise
         write_state(self.state_file, state)
         return state
@@ -168,7 +178,6 @@ class LocalStack:
     def down(self) -> None:
         state = self.read()
         if state:
-            for pid in state.get("pids", {}).values():
-                stop_pid(int(pid))
+            stop_pids([int(pid) for pid in state.get("pids", {}).values()])
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()

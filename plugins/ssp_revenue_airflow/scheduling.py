@@ -69,7 +69,11 @@ def chances_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str,
 def monthly_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``ssp_revenue_monthly_close``: on ``SSP_REVENUE_CLOSE_DAY`` at 09:00 business time.
 
-    With ``SSP_REVENUE_END_DATE`` its last run is the close of that date's month.
+    With ``SSP_REVENUE_END_DATE`` its last run is the close of that date's month,
+    and every close up to it is made (catchup): without catchup the scheduler makes
+    only the latest close due by the wall clock, and once that is past the end date
+    (a bounded deployment looked at a month later) it would make none. Unbounded,
+    catchup follows ``SSP_REVENUE_CATCHUP`` as the daily DAG's does.
     """
     settings = Settings.from_env(environ)
     end = (pendulum.instance(calendar.month_close(settings.end_date, settings.close_day, settings.tz))
@@ -80,7 +84,7 @@ def monthly_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str,
                                          timezone=settings.business_tz),
         "start_date": _start(settings),
         "end_date": end,
-        "catchup": False,
+        "catchup": settings.catchup or end is not None,
     }
 
 

@@ -321,10 +321,9 @@ class AirflowTopology:
         state = self.read()
         if state:
             pids = state.get("pids", {})
-            # Airflow first (newest first), then what it depends on.
-            for name in [*reversed(AIRFLOW_PROCESSES), "redis", "postgres"]:
-                if name in pids:
-                    stack.stop_pid(int(pids[name]))
+            # Airflow first, then what it depends on.
+            stack.stop_pids([int(pids[n]) for n in AIRFLOW_PROCESSES if n in pids])
+            stack.stop_pids([int(pids[n]) for n in ("redis", "postgres") if n in pids])
         with contextlib.suppress(FileNotFoundError):
             self.state_file.unlink()
 

@@ -123,8 +123,12 @@ def test_the_monthly_close_ends_with_the_close_of_the_last_dates_month() -> None
 
     args = monthly_dag_arguments({"SSP_REVENUE_END_DATE": "2026-10-30", "SSP_REVENUE_CLOSE_DAY": "3"})
     assert args["end_date"] == dt.datetime(2026, 11, 3, 9, 0, tzinfo=TOKYO)
-    assert args["schedule"].expression == "0 9 3 * *" and args["catchup"] is False
-    assert monthly_dag_arguments({})["end_date"] is None
+    # A bounded deployment gets its closes whatever the wall clock says (without catchup the
+    # scheduler makes only the latest close due, and none once that is past the end).
+    assert args["schedule"].expression == "0 9 3 * *" and args["catchup"] is True
+    unbounded = monthly_dag_arguments({})
+    assert unbounded["end_date"] is None and unbounded["catchup"] is False
+    assert monthly_dag_arguments({"SSP_REVENUE_CATCHUP": "true"})["catchup"] is True
 
 
 def test_the_chance_dag_runs_when_the_schedule_says_and_its_plan_is_the_replays(dagbag: Any) -> None:
