@@ -67,7 +67,7 @@ lint: venv
 	$(BIN)/bandit -q -c pyproject.toml -r include plugins dags
 
 typecheck: venv
-	$(BIN)/mypy include/ssp_revenue plugins/ssp_revenue_airflow dags
+	$(BIN)/mypy include/ssp_revenue include/ssp_emulator plugins/ssp_revenue_airflow dags
 
 unit: venv bytecode
 	$(BIN)/pytest -q tests/unit

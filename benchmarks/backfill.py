@@ -25,9 +25,11 @@ import yaml
 
 from benchmarks.common import write_table
 from benchmarks.session import LOCAL, Session, post, rows_per_day
-from ssp_revenue import calendar, freeze, pipeline, registry, runtime
-from ssp_revenue.clock import EmulatorClock
-from ssp_revenue.credentials import emulator_credentials
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.core.clock import EmulatorClock
+from ssp_revenue.finalize import freeze
+from ssp_revenue.ingest.credentials import emulator_credentials
+from ssp_revenue.operate import pipeline, runtime
 from ssp_revenue_airflow import local
 
 SSPS = ("adpulse", "xchange", "nihon", "gamnet")

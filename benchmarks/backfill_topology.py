@@ -138,8 +138,9 @@ def _floor(topology: Any) -> float:
 
 def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
                      adjustment_days: int) -> dict[str, Any]:
-    from ssp_revenue import calendar, runtime
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core import calendar
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import runtime
     from ssp_revenue_airflow import local
     from ssp_revenue_airflow.topology import AirflowTopology
 
@@ -193,9 +194,9 @@ def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, config_dir
     """The same dates through dag.test() on the given (still running) stack, another bucket."""
     import os
 
-    from ssp_revenue import runtime, stack
-    from ssp_revenue.clock import EmulatorClock
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.clock import EmulatorClock
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import runtime, stack
     from ssp_revenue_airflow import local
 
     local_stack = stack.LocalStack(stack_dir)
@@ -248,8 +249,8 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
     days = [FIRST + dt.timedelta(days=n) for n in range(dates)]
     import os
 
-    from ssp_revenue import stack
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import stack
 
     os.environ.update(stack.LOCAL_AWS_ENV)  # this process reads the lakes with the stack's keys
     config_dir = four_ssp_config(Settings.from_env({}).config_dir)  # every pass reads the same registry

@@ -33,8 +33,10 @@ import pyarrow as pa
 
 from benchmarks.common import median, write_table
 from benchmarks.session import Session, open_session
-from ssp_revenue import lake, schema, stack
-from ssp_revenue.publish import publish_batch
+from ssp_revenue.core import schema
+from ssp_revenue.lake import store
+from ssp_revenue.lake.publish import publish_batch
+from ssp_revenue.operate import stack
 
 NAMESPACE = "iceberg_spike"
 SSPS = ("adpulse", "xchange", "gamnet", "nihon", "dropzone")
@@ -177,10 +179,10 @@ def unchanged(props: dict[str, str], bucket: str, small: pa.Table, s3: Any) -> d
     day = dt.date(2026, 9, 1)
     batch = batch_for(small, day, "adpulse")
     table.overwrite(batch, overwrite_filter=partition_filter(day, "adpulse"))
-    before = len(lake.list_keys(s3, bucket, "iceberg/revenue_unchanged/"))
+    before = len(store.list_keys(s3, bucket, "iceberg/revenue_unchanged/"))
     snaps = len(table.metadata.snapshots)
     table.overwrite(batch, overwrite_filter=partition_filter(day, "adpulse"))
-    after = len(lake.list_keys(s3, bucket, "iceberg/revenue_unchanged/"))
+    after = len(store.list_keys(s3, bucket, "iceberg/revenue_unchanged/"))
     started = time.perf_counter()
     files = table.inspect.files()
     lookup = time.perf_counter() - started
@@ -239,7 +241,7 @@ def crash_points(props: dict[str, str], bucket: str, batch: pa.Table, s3: Any, k
         valid += rows.num_rows == batch.num_rows
     table = table.refresh()
     live = {f.file.file_path for task in [table.scan()] for f in task.plan_files()}
-    data = [k for k in lake.list_keys(s3, bucket, "iceberg/revenue_crash/data/") if k.endswith(".parquet")]
+    data = [k for k in store.list_keys(s3, bucket, "iceberg/revenue_crash/data/") if k.endswith(".parquet")]
     orphans = [k for k in data if f"s3://{bucket}/{k}" not in live]
     return {"kills": kills, "valid_after": valid, "data_files": len(data), "orphans": len(orphans),
             "commit_s": duration}

@@ -2,7 +2,7 @@
 after compaction and vacuum, against the unique content, and the files an Athena query
 over a month of publish_log opens.
 
-The span is replayed through ``ssp_revenue.replay`` (what ``ssp-revenue replay`` runs:
+The span is replayed through ``ssp_revenue.operate.replay`` (what ``ssp-revenue replay`` runs:
 every daily, chance and close run of the schedule, in order, on the emulator's clock),
 five SSPs, small reports, the emulator's restatement curves, production windows
 (refetch 7 days, adjustments 45, 3 fetch chances). ``--growth-days`` sets the span
@@ -30,10 +30,12 @@ from typing import Any
 from benchmarks import lake_checkpoint
 from benchmarks.common import write_table
 from benchmarks.session import LOCAL, post
-from ssp_revenue import calendar, lake, logs, maintenance, registry, replay, runtime, schema, stack
-from ssp_revenue.connectors import RetryPolicy
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.settings import Settings
+from ssp_revenue.core import calendar, registry, schema
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.ingest.connectors import RetryPolicy
+from ssp_revenue.ingest.credentials import emulator_credentials
+from ssp_revenue.lake import logs, store
+from ssp_revenue.operate import maintenance, replay, runtime, stack
 
 SSPS = ("adpulse", "xchange", "gamnet", "nihon", "dropzone")
 GO_LIVE = dt.date(2026, 1, 1)
@@ -59,7 +61,7 @@ def month_files(s3: Any, catalog: Any, table: str, month: tuple[int, int]) -> in
     for part in catalog.partitions(table):
         day = dt.date.fromisoformat(part.revenue_date)
         if (day.year, day.month) == month:
-            count += len(lake.parquet_keys(s3, catalog.bucket, lake.split_uri(part.location)[1]))
+            count += len(store.parquet_keys(s3, catalog.bucket, store.split_uri(part.location)[1]))
     return count
 
 
@@ -68,7 +70,7 @@ def floor(s3: Any, catalog: Any) -> dict[str, int]:
     sizes = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=catalog.bucket, Prefix="tables/revenue/"):
         sizes.update({o["Key"]: int(o["Size"]) for o in page.get("Contents", [])})
-    live = {lake.split_uri(p.location)[1] for p in catalog.partitions("revenue")}
+    live = {store.split_uri(p.location)[1] for p in catalog.partitions("revenue")}
     return {"tables/revenue (live versions)": sum(v for k, v in sizes.items()
                                                   if k.rsplit("/", 1)[0] + "/" in live)}
 

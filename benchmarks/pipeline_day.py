@@ -7,10 +7,10 @@ import datetime as dt
 
 from benchmarks.common import RESULTS, median, peak_rss_mib, timed, write_table
 from benchmarks.session import SSP, Session
-from ssp_revenue import lake
-from ssp_revenue.connectors import connector_class
-from ssp_revenue.publish import publish_batch
-from ssp_revenue.validate import validate
+from ssp_revenue.ingest.connectors import connector_class
+from ssp_revenue.ingest.validate import validate
+from ssp_revenue.lake import store
+from ssp_revenue.lake.publish import publish_batch
 
 
 def main(session: Session, runs: int, profile: bool = True) -> str:
@@ -48,7 +48,7 @@ def one_day(session: Session, day: dt.date, phases: dict[str, list[float]]) -> N
         with timed(phases, "fetch (HTTP, gzip CSV)"):
             report = connector.fetch(day)
         with timed(phases, "land raw"):
-            key = lake.land_raw(services.s3, settings.bucket, ssp=SSP, revenue_date=day,
+            key = store.land_raw(services.s3, settings.bucket, ssp=SSP, revenue_date=day,
                                 body=report.body, extension=report.extension,
                                 facts=report.facts).key
         with timed(phases, "parse + normalise"):

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 
 from benchmarks.common import median, write_table
 from benchmarks.session import Session
-from ssp_revenue import stack
-from ssp_revenue.publish import publish_batch
+from ssp_revenue.lake.publish import publish_batch
+from ssp_revenue.operate import stack
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_VENV = ROOT / ".venv-bench"

@@ -11,12 +11,15 @@ import time
 
 from benchmarks.common import median, write_table
 from benchmarks.session import LOCAL, Session, post, rows_per_day
-from ssp_revenue import allocation, calendar, freeze, lake, registry
-from ssp_revenue.clock import FixedClock
-from ssp_revenue.connectors import RetryPolicy, connector_class
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.publish import publish_batch
-from ssp_revenue.query import LocalEngine
+from ssp_revenue.allocate import tables
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.core.clock import FixedClock
+from ssp_revenue.finalize import freeze
+from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+from ssp_revenue.ingest.credentials import emulator_credentials
+from ssp_revenue.lake import store
+from ssp_revenue.lake.publish import publish_batch
+from ssp_revenue.operate.query import LocalEngine
 
 SSPS = ("adpulse", "xchange", "nihon", "gamnet")
 QUERIES = {
@@ -32,7 +35,7 @@ QUERIES = {
 def load_month(session: Session, days: list[dt.date], rows: int) -> None:
     settings, services = session.settings, session.services
     configs = [registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), s) for s in SSPS]
-    inputs = allocation.AllocationInputs.from_config(settings.config_dir)
+    inputs = tables.AllocationInputs.from_config(settings.config_dir)
     for ssp in SSPS:
         # The emulator's request-rate limit is switched off: it would time its windows, not us.
         post(session.state["emulator_url"] + "/_control/profile",
@@ -47,7 +50,7 @@ def load_month(session: Session, days: list[dt.date], rows: int) -> None:
                 emulator_credentials(config.name, session.state["emulator_url"], settings.aws_endpoint),
                 clock=clock, retry=RetryPolicy(attempts=3), business_tz=settings.business_tz)
             report = connector.fetch(day)
-            key = lake.land_raw(services.s3, settings.bucket, ssp=config.name, revenue_date=day,
+            key = store.land_raw(services.s3, settings.bucket, ssp=config.name, revenue_date=day,
                                 body=report.body, extension=report.extension,
                                 facts=report.facts).key
             parsed = connector_class(config.style).parse(config, report.body.read(), report.facts, day)
@@ -57,7 +60,7 @@ def load_month(session: Session, days: list[dt.date], rows: int) -> None:
             result = freeze.freeze_date(config.name, day, settings=settings, s3=services.s3,
                                         catalog=services.catalog, now=now)
             assert result.entry is not None
-            allocation.allocate_frozen(result.entry, inputs=inputs, s3=services.s3, catalog=services.catalog)
+            tables.allocate_frozen(result.entry, inputs=inputs, s3=services.s3, catalog=services.catalog)
 
 
 def main(session: Session, rows: int, runs: int) -> str:
@@ -80,7 +83,7 @@ def main(session: Session, rows: int, runs: int) -> str:
     timings = []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ssp_revenue.cli", "query",  # nosec B603
+        subprocess.run([sys.executable, "-m", "ssp_revenue.operate.cli", "query",  # nosec B603
                         QUERIES["allocation_final by date and target"]], env=env, check=True,
                        capture_output=True)
         timings.append(time.perf_counter() - started)

@@ -101,8 +101,8 @@ def floor_dag_seconds(topology: Any) -> float:
 
 
 def under_dag_test() -> dict[str, Any]:
-    from ssp_revenue import stack
-    from ssp_revenue.clock import EmulatorClock
+    from ssp_revenue.core.clock import EmulatorClock
+    from ssp_revenue.operate import stack
     from ssp_revenue_airflow import local
 
     local_stack = stack.LocalStack(LOCAL)

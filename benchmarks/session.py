@@ -10,13 +10,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from ssp_revenue import registry, runtime, stack
-from ssp_revenue.clock import FixedClock
-from ssp_revenue.connectors import ParsedReport, RetryPolicy, connector_class
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.registry import SspConfig
-from ssp_revenue.runtime import Services
-from ssp_revenue.settings import Settings
+from ssp_revenue.core import registry
+from ssp_revenue.core.clock import FixedClock
+from ssp_revenue.core.registry import SspConfig
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.ingest.connectors import ParsedReport, RetryPolicy, connector_class
+from ssp_revenue.ingest.credentials import emulator_credentials
+from ssp_revenue.operate import runtime, stack
+from ssp_revenue.operate.runtime import Services
 
 LOCAL = Path(".local") / "bench"
 SSP = "adpulse"
@@ -31,7 +32,7 @@ def post(url: str, body: dict[str, object]) -> None:
 
 def rows_per_day(ssp: str, rows: int) -> int:
     """Emulator rows for ``rows`` report rows a day: hourly SSPs report each row 24 times."""
-    from ssp_revenue.emulator.figures import DEFAULT_PROFILES
+    from ssp_emulator.figures import DEFAULT_PROFILES
 
     return max(1, rows // 24) if DEFAULT_PROFILES[ssp].hourly else rows
 

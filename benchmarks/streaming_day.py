@@ -37,11 +37,13 @@ def _rss_mib() -> float:
 
 def child(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
     """One measured SSP-day in this process (run as ``python -m benchmarks.streaming_day``)."""
-    from ssp_revenue import lake, publish, registry, runtime
-    from ssp_revenue.clock import FixedClock
-    from ssp_revenue.connectors import RetryPolicy, connector_class
-    from ssp_revenue.credentials import emulator_credentials
-    from ssp_revenue.validate import validate, validate_batches
+    from ssp_revenue.core import registry
+    from ssp_revenue.core.clock import FixedClock
+    from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+    from ssp_revenue.ingest.credentials import emulator_credentials
+    from ssp_revenue.ingest.validate import validate, validate_batches
+    from ssp_revenue.lake import publish, store
+    from ssp_revenue.operate import runtime
 
     settings = bench_settings(state)
     at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(12), tzinfo=dt.UTC)
@@ -66,14 +68,14 @@ def child(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
     out: dict[str, Any] = {"imports_mib": _rss_mib()}
     started = time.perf_counter()
     report = connector.fetch(day)
-    landed = lake.land_raw(services.s3, settings.bucket, ssp=SSP, revenue_date=day, body=report.body,
+    landed = store.land_raw(services.s3, settings.bucket, ssp=SSP, revenue_date=day, body=report.body,
                            extension=report.extension, facts=report.facts)
     phases["fetch + land"] = time.perf_counter() - started - sum(generating)
     out["generation_s"] = sum(generating)
     out["fetch_mib"] = _rss_mib()
 
     def opener() -> Any:
-        return lake.open_raw(services.s3, settings.bucket, landed.key)
+        return store.open_raw(services.s3, settings.bucket, landed.key)
 
     started = time.perf_counter()
     if mode == "stream":
@@ -89,7 +91,7 @@ def child(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
             fetched_at=at, raw_object=landed.key, version=version, rows=checked.totals.rows,
             s3=services.s3, catalog=services.catalog, clock=services.clock)
     else:
-        parsed = style.parse(config, lake.read_raw(services.s3, settings.bucket, landed.key)[0],
+        parsed = style.parse(config, store.read_raw(services.s3, settings.bucket, landed.key)[0],
                              report.facts, day)
         checked = validate(parsed, config=config, revenue_date=day, file=landed.key)
         phases["read + validate"] = time.perf_counter() - started
@@ -98,10 +100,10 @@ def child(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
                                        raw_object=landed.key, expected_version=None, s3=services.s3,
                                        catalog=services.catalog, clock=services.clock)
     phases["publish"] = time.perf_counter() - started
-    prefix = lake.version_prefix(publish.TABLE, SSP, day, result.version)
+    prefix = store.version_prefix(publish.TABLE, SSP, day, result.version)
     out.update(phases=phases, peak_mib=_rss_mib(), rows=checked.totals.rows, version=result.version,
-               files=len(lake.parquet_keys(services.s3, settings.bucket, prefix)),
-               bytes=sum(o["Size"] for o in lake.list_objects(services.s3, settings.bucket, prefix)))
+               files=len(store.parquet_keys(services.s3, settings.bucket, prefix)),
+               bytes=sum(o["Size"] for o in store.list_objects(services.s3, settings.bucket, prefix)))
     return out
 
 
@@ -115,13 +117,13 @@ def _measure(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
 
 
 def main() -> str:
-    from ssp_revenue import stack
+    from ssp_revenue.operate import stack
 
     local_stack = stack.LocalStack(LOCAL)
     state = local_stack.up()
     os.environ.update(stack.LOCAL_AWS_ENV)
     try:
-        from ssp_revenue import runtime
+        from ssp_revenue.operate import runtime
 
         settings = bench_settings(state)
         services = runtime.services_for(settings)

@@ -11,10 +11,10 @@ import pyarrow.compute as pc
 
 from benchmarks.common import median, write_table
 from benchmarks.session import Session
-from ssp_revenue import schema
-from ssp_revenue.normalise import totals_of
-from ssp_revenue.registry import SspConfig
-from ssp_revenue.validate import ISO_CURRENCIES, validate
+from ssp_revenue.core import schema
+from ssp_revenue.core.registry import SspConfig
+from ssp_revenue.ingest.normalise import totals_of
+from ssp_revenue.ingest.validate import ISO_CURRENCIES, validate
 
 
 def direct_checks(table: pa.Table, config: SspConfig, revenue_date: dt.date) -> list[str]:

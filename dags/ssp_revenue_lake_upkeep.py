@@ -1,7 +1,7 @@
 """The lake's upkeep: compact the append-only tables' closed dates daily, vacuum weekly.
 
-Both are safe to run at any time and converge on a rerun (``ssp_revenue.logs``,
-``ssp_revenue.vacuum``); the CLI runs the same code (``ssp-revenue compact``,
+Both are safe to run at any time and converge on a rerun (``ssp_revenue.lake.store.logs``,
+``ssp_revenue.operate.vacuum``); the CLI runs the same code (``ssp-revenue compact``,
 ``ssp-revenue vacuum --apply``).
 """
 

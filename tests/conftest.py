@@ -72,7 +72,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 @pytest.fixture(scope="session")
 def stack_state() -> Iterator[dict[str, object]]:
     """The real local stack (moto server + emulator), started by the project's own code."""
-    from ssp_revenue import stack
+    from ssp_revenue.operate import stack
 
     local_stack = stack.LocalStack(LOCAL)
     state = local_stack.up()
@@ -146,7 +146,7 @@ class EmulatorControl:
 @pytest.fixture
 def lake_settings(stack_state: dict[str, object]) -> object:
     """Settings on the local stack with a bucket and Glue database of this test's own."""
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.settings import Settings
 
     suffix = uuid.uuid4().hex[:10]
     return Settings(

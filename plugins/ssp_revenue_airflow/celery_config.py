@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def preload_validation(**_: Any) -> None:
     """In the worker's main process, before the prefork pool starts (the scheduler never runs this)."""
     try:
-        from ssp_revenue import validate
+        from ssp_revenue.ingest import validate
 
         validate.preload()
         import ssp_revenue_airflow.tasks  # noqa: F401  (the DAGs' task bodies and the library)

@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 from ssp_revenue_airflow import local
 
 if TYPE_CHECKING:
-    from ssp_revenue.replay import ReplayReport
-    from ssp_revenue.runtime import Services
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate.replay import ReplayReport
+    from ssp_revenue.operate.runtime import Services
 
 SUMMARY_SQL = (
     "SELECT revenue_date, ssp, status, count(*) AS rows, sum(impressions) AS impressions, "
@@ -55,12 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     local_dir = Path(os.environ.get("SSP_REVENUE_LOCAL_DIR", ".local")).resolve()
-    from ssp_revenue import stack
+    from ssp_revenue.operate import stack
 
     print("== starting the local stack (moto S3+Glue, SSP emulator)", flush=True)
     local_stack = stack.LocalStack(local_dir)
     state = local_stack.up()
-    from ssp_revenue.close import Month
+    from ssp_revenue.allocate.close import Month
 
     month = Month.parse(args.month) if args.month else Month.before(
         dt.datetime.now(ZoneInfo("Asia/Tokyo")).date())  # the demo's "today"
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         airflow = Path(sys.executable).parent / "airflow"
         os.execve(str(airflow), [str(airflow), "standalone"], {**os.environ, **env})  # noqa: S606  # nosec B606
 
-    from ssp_revenue import runtime
-    from ssp_revenue.clock import EmulatorClock
-    from ssp_revenue.query import LocalEngine
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.clock import EmulatorClock
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import runtime
+    from ssp_revenue.operate.query import LocalEngine
 
     settings = Settings.from_env()
     services = runtime.services_for(settings)
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n== monthly close of {month} (DAG ssp_revenue_monthly_close): {run.state}")
     if "success" not in str(run.state):
         failed.append(month.last)
-    from ssp_revenue import close
+    from ssp_revenue.allocate import close
 
     numbers = close.issues(services.s3, settings.bucket, month)
     if numbers:
@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
               f"sha256 {manifest['sha256']}")
         print(f"accounting CSV: {out / f'accounting-{month}.csv'}")
         print(f"HTML report (open it in a browser): {report}")
-    from ssp_revenue import registry as ssp_registry
-    from ssp_revenue import status
+    from ssp_revenue.core import registry as ssp_registry
+    from ssp_revenue.operate import status
 
     print("\n== ssp-revenue status: what an operator sees")
     ssps = ssp_registry.load_registry(settings.config_dir / "ssps.yaml")
@@ -170,7 +170,8 @@ def replay_before(last: dt.date, settings: Settings, services: Services) -> Repl
     """Every run the schedules make up to the last date's daily run, through the library
     (``ssp-revenue replay``: the same steps as the DAGs' tasks, without a task process
     per step), printing the daily runs and any incident."""
-    from ssp_revenue import calendar, registry, replay, runtime
+    from ssp_revenue.core import calendar, registry
+    from ssp_revenue.operate import replay, runtime
 
     replaying = runtime.services_for(settings.replace(clock="replay"), s3=services.s3,
                                      glue=services.catalog.glue)

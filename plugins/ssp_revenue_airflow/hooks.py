@@ -7,9 +7,9 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from airflow.sdk import BaseHook
 
-from ssp_revenue import aws
-from ssp_revenue.connectors import Credentials
-from ssp_revenue.settings import Settings
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.ingest.connectors import Credentials
+from ssp_revenue.operate import aws
 
 
 class SspConnectionHook(BaseHook):

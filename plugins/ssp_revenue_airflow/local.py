@@ -39,8 +39,7 @@ def airflow_environment(local_dir: Path) -> dict[str, str]:
 
 def stack_environment(stack_file: Path) -> dict[str, str]:
     """Connections and settings that point the DAG at the running local stack."""
-    from ssp_revenue import stack
-    from ssp_revenue.emulator.figures import DEFAULT_PROFILES
+    from ssp_revenue.operate import stack
 
     state = json.loads(stack_file.read_text())
     env = {
@@ -56,9 +55,9 @@ def stack_environment(stack_file: Path) -> dict[str, str]:
             }
         ),
     }
-    from ssp_revenue.credentials import emulator_credentials
+    from ssp_revenue.ingest.credentials import emulated_ssps, emulator_credentials
 
-    for name in DEFAULT_PROFILES:
+    for name in emulated_ssps(state["emulator_url"]):
         account = emulator_credentials(name, state["emulator_url"], state["s3_endpoint"])
         env[f"AIRFLOW_CONN_SSP_{name.upper()}"] = json.dumps(
             {
@@ -85,7 +84,7 @@ def migrate_db(env: dict[str, str]) -> None:
 
 def run_instant(revenue_date: dt.date, tz: str = "Asia/Tokyo") -> dt.datetime:
     """When the scheduler starts the run for ``revenue_date``: D+1 06:00 business time."""
-    from ssp_revenue import calendar
+    from ssp_revenue.core import calendar
 
     return calendar.run_due(revenue_date, ZoneInfo(tz))
 
@@ -97,7 +96,7 @@ def run_day(dag: Any, revenue_date: dt.date, clock: Any, *, minutes_after: int =
     (D+1 06:00): the same run ``airflow backfill create`` or the scheduler
     would create for revenue date D.
     """
-    from ssp_revenue import calendar
+    from ssp_revenue.core import calendar
 
     tz = ZoneInfo("Asia/Tokyo")
     due = calendar.run_due(revenue_date, tz)
@@ -108,7 +107,7 @@ def run_day(dag: Any, revenue_date: dt.date, clock: Any, *, minutes_after: int =
 def lake_snapshot(services: Any) -> dict[str, Any]:
     """What must not depend on how the runs were made (scheduler, backfill or dag.test()):
     each table's partitions and their versions, the ledger, the closes' checksums."""
-    from ssp_revenue import lake
+    from ssp_revenue.lake import store
 
     bucket = services.settings.bucket
     tables = {}
@@ -116,9 +115,9 @@ def lake_snapshot(services: Any) -> dict[str, Any]:
         tables[table] = {(p.revenue_date, p.ssp): p.location.split(bucket, 1)[1]
                          for p in services.catalog.partitions(table)}
     ledger = {}
-    for key in lake.list_keys(services.s3, bucket, "ledger/finalized/"):
+    for key in store.list_keys(services.s3, bucket, "ledger/finalized/"):
         body = services.s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
         ledger[key] = json.loads(body.replace(f"s3://{bucket}/", "s3://<bucket>/"))  # the lake's own name
-    closes = sorted(k for k in lake.list_keys(services.s3, bucket, "closes/") if k.endswith(".csv"))
+    closes = sorted(k for k in store.list_keys(services.s3, bucket, "closes/") if k.endswith(".csv"))
     close_sha = {k: services.s3.head_object(Bucket=bucket, Key=k).get("ETag") for k in closes}
     return {"tables": tables, "ledger": ledger, "closes": close_sha}

@@ -4,7 +4,7 @@ Writes every notice (an incident opened, an incident resolved, a task that
 failed unexpectedly) to the lake (``alerts/log/``, shared by every worker), to
 the local alerts log (JSON lines) and, when the Connections exist, to Slack
 (incoming webhook) and email (SMTP provider). Which problems page, and only
-once, is decided by the library (``ssp_revenue.incidents``); this only delivers.
+once, is decided by the library (``ssp_revenue.operate.incidents``); this only delivers.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import requests
 from airflow.sdk import BaseHook, BaseNotifier
 from airflow.sdk.exceptions import AirflowFailException
 
-from ssp_revenue.alerts import AlertLog, LakeAlertLog
-from ssp_revenue.runtime import clock_for
-from ssp_revenue.settings import Settings
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.operate.alerts import AlertLog, LakeAlertLog
+from ssp_revenue.operate.runtime import clock_for
 
 log = logging.getLogger(__name__)
 

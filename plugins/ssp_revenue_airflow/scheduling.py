@@ -2,7 +2,7 @@
 
 The daily timetable is a data-interval one on purpose: the run for revenue
 date D covers [D 06:00, D+1 06:00) business time, its logical date is D 06:00
-and it starts at D+1 06:00 (``ssp_revenue.calendar``). Both DAGs start at the
+and it starts at D+1 06:00 (``ssp_revenue.core.calendar``). Both DAGs start at the
 go-live date (``SSP_REVENUE_START_DATE``), so the first interval the scheduler
 makes is the first revenue date in scope.
 """
@@ -16,8 +16,9 @@ from typing import Any
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, CronTriggerTimetable, MultipleCronTriggerTimetable
 
-from ssp_revenue import calendar, registry, schedule
-from ssp_revenue.settings import Settings
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.operate import schedule
 
 DEFAULT_START = dt.date(2026, 1, 1)
 

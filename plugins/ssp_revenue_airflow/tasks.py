@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ssp_revenue import calendar, pipeline, registry, runs, runtime
-from ssp_revenue.errors import Reason
-from ssp_revenue.outcomes import ActionableFailure
-from ssp_revenue.runtime import Services
-from ssp_revenue.settings import Settings
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.core.errors import Reason
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.operate import pipeline, runs, runtime
+from ssp_revenue.operate.outcomes import ActionableFailure
+from ssp_revenue.operate.runtime import Services
 from ssp_revenue_airflow.hooks import SspConnectionHook, aws_clients
 from ssp_revenue_airflow.notifier import ActionableAlert, deliver
 
@@ -193,7 +194,7 @@ def finalize(job: dict[str, Any]) -> dict[str, Any]:
 
 def close_month(context: Any) -> dict[str, Any]:
     """Close the month before this run (or params.month); one incident if it cannot be closed."""
-    from ssp_revenue import close
+    from ssp_revenue.allocate import close
 
     current = settings()
     svc = services(current)
@@ -212,7 +213,7 @@ def close_month(context: Any) -> dict[str, Any]:
 
 def compact_closed_dates() -> dict[str, Any]:
     """One file per partition for every closed date of the append-only tables."""
-    from ssp_revenue import maintenance
+    from ssp_revenue.operate import maintenance
 
     current = settings()
     svc = services(current)
@@ -224,7 +225,7 @@ def compact_closed_dates() -> dict[str, Any]:
 
 def vacuum_superseded() -> dict[str, Any]:
     """Delete (or tag for the lifecycle rule) what has been superseded past the reader grace."""
-    from ssp_revenue import maintenance
+    from ssp_revenue.operate import maintenance
 
     current = settings()
     # The janitor role (include/iam/lake_janitor.json): the worker's own may not delete.

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ssp_revenue import stack
+from ssp_revenue.operate import stack
 from ssp_revenue_airflow import local
 
 ROOT = local.ROOT

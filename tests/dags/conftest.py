@@ -32,8 +32,8 @@ START = "2026-11-05"
 def airflow_lake(stack_state: dict[str, object], emulator: Any, tmp_path: Any,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The DAG pointed at the local stack, with a bucket and database of this test's own."""
-    from ssp_revenue import runtime
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import runtime
 
     for key, value in local.stack_environment(LOCAL / "stack.json").items():
         monkeypatch.setenv(key, value)
@@ -49,9 +49,10 @@ def airflow_lake(stack_state: dict[str, object], emulator: Any, tmp_path: Any,
 
 def run_every_ssp(services: Any, emulator: Any, at: Any, dates: list[Any]) -> None:
     """Every SSP's daily steps at ``at`` for ``dates``, in this process (an earlier run)."""
-    from ssp_revenue import registry, runtime
-    from ssp_revenue.credentials import emulator_credentials
-    from ssp_revenue.pipeline import run_ssp
+    from ssp_revenue.core import registry
+    from ssp_revenue.ingest.credentials import emulator_credentials
+    from ssp_revenue.operate import runtime
+    from ssp_revenue.operate.pipeline import run_ssp
 
     settings = services.settings
     emulator.set_clock(at)

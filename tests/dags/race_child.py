@@ -10,8 +10,8 @@ def main() -> None:
     revenue_date = dt.date.fromisoformat(sys.argv[1])
     from airflow.dag_processing.dagbag import DagBag
 
-    from ssp_revenue.clock import EmulatorClock
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.clock import EmulatorClock
+    from ssp_revenue.core.settings import Settings
     from ssp_revenue_airflow import local
 
     bag = DagBag(dag_folder=str(local.ROOT / "dags"))

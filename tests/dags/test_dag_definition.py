@@ -86,7 +86,7 @@ def test_the_schedulers_interval_for_a_date_is_the_librarys_run_for_it() -> None
     from airflow.timetables.base import TimeRestriction
     from airflow.timetables.interval import CronDataIntervalTimetable
 
-    from ssp_revenue import calendar
+    from ssp_revenue.core import calendar
     from ssp_revenue_airflow.scheduling import daily_dag_arguments
 
     args = daily_dag_arguments({"SSP_REVENUE_START_DATE": "2026-10-27", "SSP_REVENUE_CATCHUP": "true",
@@ -110,7 +110,7 @@ def test_the_schedulers_interval_for_a_date_is_the_librarys_run_for_it() -> None
 
 
 def test_catchup_is_off_and_the_dag_starts_at_go_live_by_default() -> None:
-    from ssp_revenue import calendar
+    from ssp_revenue.core import calendar
     from ssp_revenue_airflow.scheduling import daily_dag_arguments
 
     args = daily_dag_arguments({"SSP_REVENUE_START_DATE": "2026-12-01"})
@@ -133,14 +133,15 @@ def test_the_monthly_close_ends_with_the_close_of_the_last_dates_month() -> None
 
 def test_the_chance_dag_runs_when_the_schedule_says_and_its_plan_is_the_replays(dagbag: Any) -> None:
     """What the scheduler would run for ssp_revenue_chances over two days equals the chance
-    runs of ssp_revenue.schedule (which ``ssp-revenue replay`` runs), and each (SSP, date)
+    runs of ssp_revenue.operate.schedule (which ``ssp-revenue replay`` runs), and each (SSP, date)
     gets at least three fetches between its availability and its cutoff."""
     from airflow.serialization.encoders import encode_timetable
     from airflow.timetables.base import TimeRestriction
     from airflow.timetables.trigger import MultipleCronTriggerTimetable
 
-    from ssp_revenue import calendar, registry, schedule
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core import calendar, registry
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import schedule
 
     dag = dagbag.get_dag("ssp_revenue_chances")
     assert type(dag.timetable).__name__ == "MultipleCronTriggerTimetable" and dag.max_active_runs == 1

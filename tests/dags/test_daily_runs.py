@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue.clock import EmulatorClock
-from ssp_revenue.query import LocalEngine
+from ssp_revenue.core.clock import EmulatorClock
+from ssp_revenue.operate.query import LocalEngine
 from ssp_revenue_airflow import local
 
 pytestmark = pytest.mark.dags
@@ -26,7 +26,7 @@ def totals_by_date(services: Any, ssp: str = "adpulse") -> dict[dt.date, tuple[i
 
 
 def alerts() -> list[dict[str, Any]]:
-    from ssp_revenue.alerts import AlertLog
+    from ssp_revenue.operate.alerts import AlertLog
 
     return AlertLog(Path(os.environ["SSP_REVENUE_ALERTS_LOG"])).read()
 
@@ -93,7 +93,7 @@ def test_revoked_credentials_fail_the_run_loudly(
 def test_a_missing_connection_opens_one_incident_naming_the_ssp_without_retries(
     daily_dag: Any, airflow_lake: Any, emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ssp_revenue.alerts import LakeAlertLog
+    from ssp_revenue.operate.alerts import LakeAlertLog
 
     monkeypatch.delenv("AIRFLOW_CONN_SSP_ADPULSE")
     clock = EmulatorClock(airflow_lake.settings.emulator_url)
@@ -136,8 +136,8 @@ def test_six_daily_runs_with_every_ssp_publish_every_date_and_match_truth(
     emulator's truth at the last fetch before its cutoff. Six runs are enough for each
     stage a date goes through: the first four dates pass their cutoff (frozen by the run
     two days later), the first two leave the 4-day window, the last two stay live."""
-    from ssp_revenue import calendar, registry
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core import calendar, registry
+    from ssp_revenue.core.settings import Settings
 
     monkeypatch.setenv("SSP_REVENUE_RESTATEMENT_ALERT_PCT", "50")
     monkeypatch.setenv("SSP_REVENUE_REFETCH_DAYS", "3")  # window = the 4-day adjustment horizon

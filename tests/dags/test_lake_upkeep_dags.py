@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ssp_revenue import lake, logs, runtime
+from ssp_revenue.lake import logs, store
+from ssp_revenue.operate import runtime
 
 from .conftest import run_every_ssp
 
@@ -36,7 +37,7 @@ def test_a_run_of_each_compacts_closed_dates_and_vacuums_past_the_grace(
     s3, bucket, catalog = services.s3, services.settings.bucket, services.catalog
 
     def files(table: str) -> int:
-        return sum(len(lake.parquet_keys(s3, bucket, lake.split_uri(p.location)[1]))
+        return sum(len(store.parquet_keys(s3, bucket, store.split_uri(p.location)[1]))
                    for p in catalog.partitions(table))
 
     before = files("publish_log")
@@ -45,8 +46,8 @@ def test_a_run_of_each_compacts_closed_dates_and_vacuums_past_the_grace(
     emulator.set_clock(later)
     assert "success" in str(dagbag.get_dag("ssp_revenue_compact").test(logical_date=later).state)
     assert files("publish_log") == len(catalog.partitions("publish_log")) < before
-    versions_before = len([k for k in lake.list_keys(s3, bucket, "tables/revenue/")])
+    versions_before = len([k for k in store.list_keys(s3, bucket, "tables/revenue/")])
     assert "success" in str(dagbag.get_dag("ssp_revenue_vacuum").test(logical_date=later).state)
-    assert len(lake.list_keys(s3, bucket, "tables/revenue/")) < versions_before
+    assert len(store.list_keys(s3, bucket, "tables/revenue/")) < versions_before
     assert all(logs.live_prefix(catalog, "publish_log", p.ssp, dt.date.fromisoformat(p.revenue_date))
                for p in catalog.partitions("publish_log"))

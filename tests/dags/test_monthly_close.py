@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ssp_revenue import close, registry, runtime
+from ssp_revenue.allocate import close
+from ssp_revenue.core import registry
+from ssp_revenue.operate import runtime
 
 from .conftest import run_every_ssp
 

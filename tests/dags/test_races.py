@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import freeze, registry, runtime
-from ssp_revenue.query import LocalEngine
+from ssp_revenue.core import registry
+from ssp_revenue.finalize import freeze
+from ssp_revenue.operate import runtime
+from ssp_revenue.operate.query import LocalEngine
 from ssp_revenue_airflow import local
 
 from ..conftest import ROOT
@@ -75,7 +77,7 @@ def test_two_dag_runs_for_the_same_date_at_once_give_one_result(
     logged = engine.query("SELECT ssp, revenue_date, fetched_at, version, count(*) FROM publish_log "
                           "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1").rows
     assert logged == []
-    from ssp_revenue.alerts import AlertLog
+    from ssp_revenue.operate.alerts import AlertLog
 
     alerts = AlertLog(Path(os.environ["SSP_REVENUE_ALERTS_LOG"])).read()
     keys = [(a["incident_id"], a["event"]) for a in alerts]

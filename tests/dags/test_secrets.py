@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue.clock import EmulatorClock
+from ssp_revenue.core.clock import EmulatorClock
 from ssp_revenue_airflow import local
 
 pytestmark = pytest.mark.dags

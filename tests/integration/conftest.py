@@ -5,12 +5,13 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import registry, runtime
-from ssp_revenue.clock import EmulatorClock
-from ssp_revenue.connectors import Credentials, RetryPolicy, connector_class
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.query import LocalEngine
-from ssp_revenue.runtime import Services
+from ssp_revenue.core import registry
+from ssp_revenue.core.clock import EmulatorClock
+from ssp_revenue.ingest.connectors import Credentials, RetryPolicy, connector_class
+from ssp_revenue.ingest.credentials import emulator_credentials
+from ssp_revenue.operate import runtime
+from ssp_revenue.operate.query import LocalEngine
+from ssp_revenue.operate.runtime import Services
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +54,9 @@ class Lake:
         return LocalEngine(self.settings, self.services.catalog.glue, self.services.s3)
 
     def keys(self, prefix: str) -> list[str]:
-        from ssp_revenue import lake
+        from ssp_revenue.lake import store
 
-        return lake.list_keys(self.services.s3, self.settings.bucket, prefix)
+        return store.list_keys(self.services.s3, self.settings.bucket, prefix)
 
 
 @pytest.fixture

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import allocation, calendar, freeze, pipeline
+from ssp_revenue.allocate import tables
+from ssp_revenue.core import calendar
+from ssp_revenue.finalize import freeze
+from ssp_revenue.operate import pipeline
 
 from .conftest import Lake
 
@@ -20,7 +23,7 @@ DAY = dt.date(2026, 11, 5)
 
 
 def frozen_entry(env: Lake, emulator: Any, ssp: str) -> freeze.LedgerEntry:
-    from ssp_revenue import registry
+    from ssp_revenue.core import registry
 
     cut = calendar.cutoff(DAY, env.settings.tz, 60)
     emulator.set_clock(cut - dt.timedelta(hours=1))
@@ -37,12 +40,12 @@ def frozen_entry(env: Lake, emulator: Any, ssp: str) -> freeze.LedgerEntry:
 def test_a_frozen_day_is_allocated_to_the_yen_once(lake_env: Lake, emulator: Any, ssp: str) -> None:
     env = lake_env
     entry = frozen_entry(env, emulator, ssp)
-    inputs = allocation.AllocationInputs.from_config(CONFIG)
+    inputs = tables.AllocationInputs.from_config(CONFIG)
     s3, catalog = env.services.s3, env.services.catalog
     # run_ssp allocated it already, with the shipped rules.
-    assert allocation.allocate_frozen(entry, inputs=inputs, s3=s3, catalog=catalog) == "unchanged"
+    assert tables.allocate_frozen(entry, inputs=inputs, s3=s3, catalog=catalog) == "unchanged"
     other = dataclasses.replace(inputs, book=dataclasses.replace(inputs.book, version="0" * 16))
-    assert allocation.allocate_frozen(entry, inputs=other, s3=s3, catalog=catalog) == "kept"
+    assert tables.allocate_frozen(entry, inputs=other, s3=s3, catalog=catalog) == "kept"
 
     rows = env.engine().query(
         f"SELECT target, revenue_jpy, fx_rate, rules_version, source_version FROM allocation_final "
@@ -55,13 +58,13 @@ def test_a_frozen_day_is_allocated_to_the_yen_once(lake_env: Lake, emulator: Any
     assert len(env.keys("tables/allocation_final/")) == 1
 
 
-def _rules(tmp_path: Path, extra: str) -> allocation.AllocationInputs:
+def _rules(tmp_path: Path, extra: str) -> tables.AllocationInputs:
     config = tmp_path / "config"
     config.mkdir(parents=True)
     for name in ("allocation_targets.csv", "fx_rates.csv", "delivery_sample.csv"):
         (config / name).write_bytes((CONFIG / name).read_bytes())
     (config / "allocation_rules.csv").write_text((CONFIG / "allocation_rules.csv").read_text() + extra)
-    return allocation.AllocationInputs.from_config(config)
+    return tables.AllocationInputs.from_config(config)
 
 
 def test_recompute_writes_nothing_for_the_same_rules_and_a_recorded_version_for_new_ones(
@@ -70,20 +73,20 @@ def test_recompute_writes_nothing_for_the_same_rules_and_a_recorded_version_for_
     env = lake_env
     entry = frozen_entry(env, emulator, "nihon")
     s3, catalog = env.services.s3, env.services.catalog
-    shipped = allocation.AllocationInputs.from_config(CONFIG)
+    shipped = tables.AllocationInputs.from_config(CONFIG)
     before = env.keys("tables/")
     now = env.services.clock.now()
 
-    same = allocation.recompute(entry, inputs=shipped, s3=s3, catalog=catalog, now=now)
+    same = tables.recompute(entry, inputs=shipped, s3=s3, catalog=catalog, now=now)
     assert same.state == "unchanged" and env.keys("tables/") == before
 
     # A rule for an effective date after DAY changes nothing for DAY: other rules, same yen.
     later = _rules(tmp_path / "a", "2026-12-01,*,news,*,partner:acme,100\n")
-    assert allocation.recompute(entry, inputs=later, s3=s3, catalog=catalog, now=now).state == "same_amounts"
+    assert tables.recompute(entry, inputs=later, s3=s3, catalog=catalog, now=now).state == "same_amounts"
     assert env.keys("tables/") == before
 
     moved = _rules(tmp_path / "b", "2026-11-01,*,news,*,partner:acme,100\n")
-    result = allocation.recompute(entry, inputs=moved, s3=s3, catalog=catalog, now=now)
+    result = tables.recompute(entry, inputs=moved, s3=s3, catalog=catalog, now=now)
     assert result.state == "recomputed" and result.previous_rules == shipped.book.version
     assert sum(result.delta.values()) == 0 and result.delta["partner:acme"] > 0
     assert "media:news" in result.delta
@@ -100,16 +103,16 @@ def test_recompute_writes_nothing_for_the_same_rules_and_a_recorded_version_for_
     # Both versions stay; recomputing again with the same new rules writes nothing more.
     written = env.keys("tables/")
     assert len([k for k in written if k.startswith("tables/allocation_final/")]) == 2
-    assert allocation.recompute(entry, inputs=moved, s3=s3, catalog=catalog, now=now).state == "unchanged"
+    assert tables.recompute(entry, inputs=moved, s3=s3, catalog=catalog, now=now).state == "unchanged"
     assert env.keys("tables/") == written
 
 
 def test_a_missing_rate_keeps_the_date_out_converging_then_actionable(
     lake_env: Lake, emulator: Any, tmp_path: Path
 ) -> None:
-    from ssp_revenue.allocate import load_rules, load_targets
-    from ssp_revenue.delivery import CsvDelivery
-    from ssp_revenue.fx import CsvRates
+    from ssp_revenue.allocate.delivery import CsvDelivery
+    from ssp_revenue.allocate.fx import CsvRates
+    from ssp_revenue.allocate.rules import load_rules, load_targets
 
     env = lake_env
     entry = frozen_entry(env, emulator, "xchange")  # USD
@@ -119,7 +122,7 @@ def test_a_missing_rate_keeps_the_date_out_converging_then_actionable(
                                   PartitionValues=[DAY.isoformat(), "xchange"])
     rates = tmp_path / "fx.csv"
     rates.write_text("date,currency,jpy_per_unit,source\n2026-11-04,USD,150,sample\n")
-    inputs = allocation.AllocationInputs(
+    inputs = tables.AllocationInputs(
         book=load_rules(CONFIG / "allocation_rules.csv", load_targets(CONFIG / "allocation_targets.csv")),
         rates=CsvRates(rates), delivery=CsvDelivery(CONFIG / "delivery_sample.csv"))
     job = pipeline.new_job("xchange", [DAY], {DAY})

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import lake, pipeline, registry
-from ssp_revenue.connectors.base import ReportBody
+from ssp_revenue.core import registry
+from ssp_revenue.ingest.connectors.base import ReportBody
+from ssp_revenue.lake import store
+from ssp_revenue.operate import pipeline
 
 from .conftest import Lake, run_instant
 
@@ -51,7 +53,7 @@ def test_bad_report_is_rejected_clearly_and_publishes_nothing(lake_env: Lake, em
             totals["revenue_micros"] += 1
         facts["totals"] = totals
     body = path.read_bytes()
-    key = lake.land_raw(env.services.s3, env.settings.bucket, ssp=ssp, revenue_date=DAY,
+    key = store.land_raw(env.services.s3, env.settings.bucket, ssp=ssp, revenue_date=DAY,
                         body=ReportBody.of(body), extension=path.name.split(".", 1)[1],
                         facts=facts).key
     job = pipeline.new_job(ssp, [DAY])

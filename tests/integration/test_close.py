@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ssp_revenue import allocation, close, freeze, registry, report
-from ssp_revenue.allocate import to_yen
-from ssp_revenue.pipeline import run_ssp
+from ssp_revenue.allocate import close, report, tables
+from ssp_revenue.allocate.rules import to_yen
+from ssp_revenue.core import registry
+from ssp_revenue.finalize import freeze
+from ssp_revenue.operate.pipeline import run_ssp
 
 from .conftest import Lake
 
@@ -43,7 +45,7 @@ def month_env(lake_settings: Any, emulator: Any) -> Lake:
     return Lake(dataclasses.replace(lake_settings, start_date=FIRST))
 
 
-def close_now(env: Lake, inputs: allocation.AllocationInputs, reissue: bool = False) -> close.Issue:
+def close_now(env: Lake, inputs: tables.AllocationInputs, reissue: bool = False) -> close.Issue:
     return close.close_month(MONTH, SSPS, settings=env.settings, s3=env.services.s3,
                              catalog=env.services.catalog, inputs=inputs, now=env.clock.now(),
                              reissue=reissue)
@@ -95,7 +97,7 @@ def test_a_month_closes_once_from_frozen_figures_and_its_report_matches(
     month_env: Lake, emulator: Any, tmp_path: Path
 ) -> None:
     env = month_env
-    inputs = allocation.AllocationInputs.from_config(CONFIG)
+    inputs = tables.AllocationInputs.from_config(CONFIG)
     for day in (dt.date(2026, 11, 29), dt.date(2026, 11, 30), dt.date(2026, 12, 1), dt.date(2026, 12, 2)):
         run_at(env, emulator, day)
 
@@ -168,11 +170,11 @@ def test_a_month_closes_once_from_frozen_figures_and_its_report_matches(
     shutil.copytree(CONFIG, config)
     with (config / "allocation_rules.csv").open("a") as rules:
         rules.write("2026-11-01,*,news,*,partner:acme,100\n")
-    moved = allocation.AllocationInputs.from_config(config)
+    moved = tables.AllocationInputs.from_config(config)
     for ssp in SSPS:
         entry = freeze.read_ledger(env.services.s3, env.settings.bucket, ssp, FIRST)
         assert entry is not None
-        allocation.recompute(entry, inputs=moved, s3=env.services.s3, catalog=env.services.catalog,
+        tables.recompute(entry, inputs=moved, s3=env.services.s3, catalog=env.services.catalog,
                              now=env.clock.now())
     with pytest.raises(close.NotClosable, match="--reissue") as changed:
         close_now(env, moved)

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import pipeline, registry
-from ssp_revenue.connectors import Credentials
+from ssp_revenue.core import registry
+from ssp_revenue.ingest.connectors import Credentials
+from ssp_revenue.operate import pipeline
 
 from .conftest import Lake, run_instant
 
@@ -88,7 +89,7 @@ def test_rest_json_bad_value_names_its_row(lake_env, emulator) -> None:
 # -- jp_csv (Shift_JIS, whole yen, tax included, totals row) --------------------------
 
 def test_jp_csv_reconciles_after_stripping_consumption_tax(lake_env, emulator) -> None:
-    from ssp_revenue.connectors.jp_csv import strip_consumption_tax
+    from ssp_revenue.ingest.connectors.jp_csv import strip_consumption_tax
 
     at = run_instant(DAY) + dt.timedelta(hours=6)  # the export is ready 8 h after the JST day
     emulator.set_clock(at)

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from ssp_revenue import lake, pipeline
-from ssp_revenue.outcomes import Severity
+from ssp_revenue.lake import store
+from ssp_revenue.operate import pipeline
+from ssp_revenue.operate.outcomes import Severity
 
 from .conftest import run_instant
 
@@ -51,8 +52,8 @@ def test_query_returns_the_emulators_truth_to_the_last_decimal(lake_env, emulato
     assert len(lineage.rows) == 1
     version, raw_uri = lineage.rows[0]
     assert location(lake_env).endswith(f"version={version}/")
-    bucket, key = lake.split_uri(raw_uri)
-    body, facts = lake.read_raw(lake_env.services.s3, bucket, key)
+    bucket, key = store.split_uri(raw_uri)
+    body, facts = store.read_raw(lake_env.services.s3, bucket, key)
     assert key.rsplit("/", 1)[-1].startswith(__import__("hashlib").sha256(body).hexdigest())
     assert facts["totals"]["revenue_micros"] == truth["revenue_micros"]
 
@@ -110,7 +111,7 @@ def test_malformed_batch_is_quarantined_and_the_old_version_stays(lake_env, emul
     record = json.loads(lake_env.services.s3.get_object(
         Bucket=lake_env.settings.bucket, Key=record_key)["Body"].read())
     assert record["reason"] == "malformed_report" and record["row"] == 3
-    raw_bucket, raw_key = lake.split_uri(record["raw_object"])
+    raw_bucket, raw_key = store.split_uri(record["raw_object"])
     assert lake_env.services.s3.head_object(Bucket=raw_bucket, Key=raw_key)  # raw body kept
 
     # The fault was transient: the next run publishes the restated figures.
@@ -175,8 +176,8 @@ def test_429_5xx_timeouts_and_truncated_bodies_are_retried_to_success(lake_env, 
 
 
 def test_timeouts_are_retried(lake_env, emulator) -> None:
-    from ssp_revenue.connectors import RetryPolicy, connector_class
-    from ssp_revenue.credentials import emulator_credentials
+    from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+    from ssp_revenue.ingest.credentials import emulator_credentials
 
     emulator.set_clock(run_instant(DAY))
     emulator.fault("adpulse", "timeout", times=1, seconds=2)
@@ -190,7 +191,7 @@ def test_timeouts_are_retried(lake_env, emulator) -> None:
 
 
 def test_revoked_credentials_fail_fast_and_are_actionable(lake_env, emulator) -> None:
-    from ssp_revenue.connectors import Credentials
+    from ssp_revenue.ingest.connectors import Credentials
 
     emulator.set_clock(run_instant(DAY))
     wrong = Credentials(lake_env.settings.emulator_url, "adpulse-client", "not-the-secret")

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import adjustments, calendar, freeze, pipeline
-from ssp_revenue.incidents import IncidentBook, Problem
+from ssp_revenue.core import calendar
+from ssp_revenue.finalize import adjustments, freeze
+from ssp_revenue.operate import pipeline
+from ssp_revenue.operate.incidents import IncidentBook, Problem
 
 from .conftest import Lake, run_instant
 
@@ -181,7 +183,7 @@ def test_rerunning_the_freeze_changes_nothing(lake_env: Lake, emulator: Any) -> 
 
 
 def _freeze_in_process(settings: Any, day: dt.date, now: dt.datetime, barrier: Any, out: Any) -> None:
-    from ssp_revenue import runtime
+    from ssp_revenue.operate import runtime
 
     services = runtime.services_for(settings)
     barrier.wait()

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from ssp_revenue import lake, pipeline, publish
+from ssp_revenue.lake import publish, store
+from ssp_revenue.operate import pipeline
 
 from .conftest import run_instant
 
@@ -31,8 +32,8 @@ def test_a_refetched_report_is_stored_once_logged_every_time_and_not_loaded_agai
     run(lake_env)
     emulator.set_clock(at + dt.timedelta(minutes=1))  # same figures; a new report job id
     reads: list[str] = []
-    real_open = lake.open_raw
-    monkeypatch.setattr(lake, "open_raw", lambda s3, bucket, key: reads.append(key) or real_open(s3, bucket, key))
+    real_open = store.open_raw
+    monkeypatch.setattr(store, "open_raw", lambda s3, bucket, key: reads.append(key) or real_open(s3, bucket, key))
     job = run(lake_env)
 
     raw = lake_env.keys(f"raw/ssp=adpulse/revenue_date={DAY.isoformat()}/")
@@ -40,7 +41,7 @@ def test_a_refetched_report_is_stored_once_logged_every_time_and_not_loaded_agai
     logged = fetch_log(lake_env)
     assert [row[3] for row in logged] == [True, False]
     assert len({row[1] for row in logged}) == 1 and len({row[2] for row in logged}) == 1
-    assert logged[0][2] == lake.s3_uri(lake_env.settings.bucket, raw[0])
+    assert logged[0][2] == store.s3_uri(lake_env.settings.bucket, raw[0])
     assert reads == [], "an unchanged report is neither parsed nor validated nor loaded"
     assert job["published"][0]["outcome"] == "unchanged"
     assert any("validation reused" in o["detail"] for o in job["outcomes"])
@@ -87,7 +88,7 @@ def test_the_documented_lifecycle_applies_and_tag_mode_marks_what_it_expires(lak
     import json
     from pathlib import Path
 
-    from ssp_revenue import maintenance, vacuum
+    from ssp_revenue.operate import maintenance, vacuum
 
     s3, bucket = lake_env.services.s3, lake_env.settings.bucket
     rules = json.loads((Path(__file__).resolve().parents[2] / "include" / "aws" / "s3-lifecycle.json").read_text())
@@ -107,5 +108,5 @@ def test_the_documented_lifecycle_applies_and_tag_mode_marks_what_it_expires(lak
         tags = s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]
         assert tags == [{"Key": vacuum.VACUUM_TAG, "Value": "expired"}]
     live = lake_env.services.catalog.get_partition("revenue", DAY.isoformat(), "adpulse")
-    for key in lake_env.keys(lake.split_uri(live.location)[1]):
+    for key in lake_env.keys(store.split_uri(live.location)[1]):
         assert s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"] == []

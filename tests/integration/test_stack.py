@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from ssp_revenue import stack
+from ssp_revenue.operate import stack
 
 pytestmark = pytest.mark.integration
 
@@ -41,10 +41,10 @@ def test_up_is_idempotent_and_a_crashed_stack_is_restarted(tmp_path: Path) -> No
 
 
 def test_conditional_puts_are_enforced(stack_state: dict[str, object]) -> None:
-    from ssp_revenue import lake
+    from ssp_revenue.lake import store
 
     s3 = boto3.client("s3", endpoint_url=str(stack_state["s3_endpoint"]), region_name="us-east-1")
     s3.create_bucket(Bucket="put-once")
-    assert lake.put_once(s3, "put-once", "k", b"1") is True
-    assert lake.put_once(s3, "put-once", "k", b"2") is False
+    assert store.put_once(s3, "put-once", "k", b"1") is True
+    assert store.put_once(s3, "put-once", "k", b"2") is False
     assert s3.get_object(Bucket="put-once", Key="k")["Body"].read() == b"1"

@@ -14,11 +14,12 @@ import signal
 import sys
 from typing import Any
 
-from ssp_revenue import registry, runtime
-from ssp_revenue.connectors import RetryPolicy, connector_class
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.pipeline import run_ssp
-from ssp_revenue.settings import Settings
+from ssp_revenue.core import registry
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+from ssp_revenue.ingest.credentials import emulator_credentials
+from ssp_revenue.operate import runtime
+from ssp_revenue.operate.pipeline import run_ssp
 
 # point -> (client, operation, what the call touches, before or after it)
 POINTS: dict[str, tuple[str, str, str, str]] = {

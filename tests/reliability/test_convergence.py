@@ -1,7 +1,7 @@
 """Convergence, replayed: ordinary hiccups page nobody; each real problem opens one incident.
 
 Every test replays the DAGs' schedule (daily runs, fetch chances, the close)
-with ``ssp_revenue.replay`` on the real local stack: moto's S3 and Glue over
+with ``ssp_revenue.operate.replay`` on the real local stack: moto's S3 and Glue over
 HTTP, the SSP emulator over HTTP, its simulated clock moved run by run.
 
 ``SSP_REVENUE_SOAK_DAYS`` (``make soak``: 30, production windows) lengthens
@@ -22,11 +22,14 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import calendar, freeze, incidents, publish, registry, replay, runtime, schedule
-from ssp_revenue.alerts import LakeAlertLog
-from ssp_revenue.connectors import RetryPolicy
-from ssp_revenue.credentials import emulator_credentials
-from ssp_revenue.runtime import Services
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.finalize import freeze
+from ssp_revenue.ingest.connectors import RetryPolicy
+from ssp_revenue.ingest.credentials import emulator_credentials
+from ssp_revenue.lake import publish
+from ssp_revenue.operate import incidents, replay, runtime, schedule
+from ssp_revenue.operate.alerts import LakeAlertLog
+from ssp_revenue.operate.runtime import Services
 
 pytestmark = pytest.mark.integration
 

@@ -24,9 +24,9 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from ssp_revenue import calendar, registry
-from ssp_revenue.catalog import TABLES
-from ssp_revenue.pipeline import run_ssp
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.lake.catalog import TABLES
+from ssp_revenue.operate.pipeline import run_ssp
 from tests.integration.conftest import Lake
 from tests.reliability.crash_child import POINTS
 

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import lake, pipeline, publish, registry
-from ssp_revenue.connectors.base import ReportBody
-from ssp_revenue.normalise import Totals
+from ssp_revenue.core import registry
+from ssp_revenue.ingest.connectors.base import ReportBody
+from ssp_revenue.ingest.normalise import Totals
+from ssp_revenue.lake import publish, store
+from ssp_revenue.operate import pipeline
 from tests.integration.conftest import Lake, run_instant
 from tests.unit.helpers import report_body
 
@@ -39,7 +41,7 @@ def _columns(order: list[int]) -> dict[str, list[Any]]:
 def _load(env: Lake, order: list[int], report: str, at: dt.datetime) -> dict[str, Any]:
     """One fetch of the report in ``order``, through validate and publish."""
     config = registry.find(env.registry, "adpulse")
-    landed = lake.land_raw(env.services.s3, env.settings.bucket, ssp="adpulse", revenue_date=DAY,
+    landed = store.land_raw(env.services.s3, env.settings.bucket, ssp="adpulse", revenue_date=DAY,
                            body=ReportBody.of(report_body(_columns(order))), extension="csv.gz",
                            facts={"style": "async_job"})
     job = pipeline.new_job("adpulse", [DAY])
@@ -62,15 +64,15 @@ def test_an_earlier_schemes_version_is_kept_until_other_bytes_come_then_renamed_
 
     # The lake as an earlier scheme left it: the same files under another version name.
     s3, bucket, catalog = env.services.s3, env.settings.bucket, env.services.catalog
-    old_prefix = lake.version_prefix(publish.TABLE, "adpulse", DAY, OLD_VERSION)
-    source = lake.version_prefix(publish.TABLE, "adpulse", DAY, current) + publish.PART
+    old_prefix = store.version_prefix(publish.TABLE, "adpulse", DAY, OLD_VERSION)
+    source = store.version_prefix(publish.TABLE, "adpulse", DAY, current) + publish.PART
     s3.copy_object(Bucket=bucket, Key=old_prefix + publish.PART, CopySource={"Bucket": bucket, "Key": source})
     live = catalog.get_partition(publish.TABLE, DAY.isoformat(), "adpulse")
     assert live is not None
-    catalog.set_partition(publish.TABLE, DAY.isoformat(), "adpulse", lake.s3_uri(bucket, old_prefix),
+    catalog.set_partition(publish.TABLE, DAY.isoformat(), "adpulse", store.s3_uri(bucket, old_prefix),
                           {**live.parameters, "source_version": OLD_VERSION})
     renamed = publish.PublishResult("adpulse", DAY, OLD_VERSION, None, "published",
-                                    lake.s3_uri(bucket, old_prefix), Totals.from_dict(first["totals"]))
+                                    store.s3_uri(bucket, old_prefix), Totals.from_dict(first["totals"]))
     publish.log_publish(renamed, fetched_at=at + dt.timedelta(seconds=30),
                         published_at=at + dt.timedelta(seconds=30), raw_object="s3://earlier/raw",
                         currency="JPY", s3=s3, catalog=catalog)  # that lake logged its publish too

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import freeze, lake, logs, maintenance, publish, vacuum
-from ssp_revenue.catalog import TABLES
-from ssp_revenue.pipeline import run_ssp
+from ssp_revenue.finalize import freeze
+from ssp_revenue.lake import logs, publish, store
+from ssp_revenue.lake.catalog import TABLES
+from ssp_revenue.operate import maintenance, vacuum
+from ssp_revenue.operate.pipeline import run_ssp
 from tests.integration.conftest import Lake, run_instant
 
 pytestmark = pytest.mark.integration
@@ -42,8 +44,8 @@ def everything(env: Lake) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def files_of(env: Lake, table: str) -> int:
-    return sum(len(lake.parquet_keys(env.services.s3, env.settings.bucket,
-                                     lake.split_uri(p.location)[1]))
+    return sum(len(store.parquet_keys(env.services.s3, env.settings.bucket,
+                                     store.split_uri(p.location)[1]))
                for p in env.services.catalog.partitions(table))
 
 
@@ -80,12 +82,12 @@ def protected_exist(env: Lake) -> None:
     """Every version the ledger or an adjustment names is still there, and revenue_final whole."""
     s3, bucket = env.services.s3, env.settings.bucket
     for day, ssp, version in vacuum.protected_versions(s3, bucket):
-        assert lake.parquet_keys(s3, bucket, lake.version_prefix("revenue", ssp, dt.date.fromisoformat(day),
+        assert store.parquet_keys(s3, bucket, store.version_prefix("revenue", ssp, dt.date.fromisoformat(day),
                                                                  version)), (day, ssp, version)
     for part in env.services.catalog.partitions("revenue_final"):
         entry = freeze.read_ledger(s3, bucket, part.ssp, dt.date.fromisoformat(part.revenue_date))
         assert entry is not None and publish.version_of(part.location) == entry.version
-        assert lake.parquet_keys(s3, bucket, lake.split_uri(part.location)[1])
+        assert store.parquet_keys(s3, bucket, store.split_uri(part.location)[1])
 
 
 def test_compaction_and_vacuum_change_no_answer_and_delete_only_what_no_reader_needs(

@@ -16,13 +16,14 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import lake, runtime
-from ssp_revenue.clock import FixedClock
-from ssp_revenue.content import content_hash, encode
-from ssp_revenue.errors import StorageError
-from ssp_revenue.lake import read_footer
-from ssp_revenue.normalise import with_lineage
-from ssp_revenue.publish import PART, TABLE, parquet_bytes, publish_batch
+from ssp_revenue.core.clock import FixedClock
+from ssp_revenue.core.errors import StorageError
+from ssp_revenue.ingest.content import content_hash, encode
+from ssp_revenue.ingest.normalise import with_lineage
+from ssp_revenue.lake import store
+from ssp_revenue.lake.publish import PART, TABLE, parquet_bytes, publish_batch
+from ssp_revenue.lake.store import read_footer
+from ssp_revenue.operate import runtime
 from tests.unit.helpers import DAY, rows, table
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ def test_a_racing_copy_of_the_same_figures_is_accepted(lake_settings: Any) -> No
     landed = _copy_lands_after_ours(services, table(list(reversed(data))))
     result = _publish(services, table(data))
     assert landed["copies"] == 1 and result.outcome == "published"
-    key = lake.version_prefix(TABLE, "adpulse", DAY, result.version) + PART
+    key = store.version_prefix(TABLE, "adpulse", DAY, result.version) + PART
     footer = read_footer(services.s3, services.catalog.bucket, key)
     assert footer is not None and footer.num_rows == 6
     live = services.catalog.get_partition(TABLE, DAY.isoformat(), "adpulse")

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import runtime
-from ssp_revenue.clock import FixedClock
-from ssp_revenue.normalise import totals_of
-from ssp_revenue.publish import publish_batch
-from ssp_revenue.query import LocalEngine
+from ssp_revenue.core.clock import FixedClock
+from ssp_revenue.ingest.normalise import totals_of
+from ssp_revenue.lake.publish import publish_batch
+from ssp_revenue.operate import runtime
+from ssp_revenue.operate.query import LocalEngine
 from tests.unit.helpers import rows, table
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from ssp_revenue import calendar, registry
-from ssp_revenue.pipeline import run_ssp
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.operate.pipeline import run_ssp
 from tests.integration.conftest import Lake
 
 pytestmark = pytest.mark.integration

@@ -18,11 +18,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from ssp_revenue import lake, publish, runtime
-from ssp_revenue.clock import FixedClock
-from ssp_revenue.content import ContentHasher, content_hash, encode
-from ssp_revenue.errors import StorageError
-from ssp_revenue.normalise import with_lineage
+from ssp_revenue.core.clock import FixedClock
+from ssp_revenue.core.errors import StorageError
+from ssp_revenue.ingest.content import ContentHasher, content_hash, encode
+from ssp_revenue.ingest.normalise import with_lineage
+from ssp_revenue.lake import publish, store
+from ssp_revenue.operate import runtime
 from tests.unit.helpers import DAY, rows, table
 
 pytestmark = pytest.mark.integration
@@ -86,7 +87,7 @@ def test_other_figures_than_validated_publish_nothing(lake_settings: Any) -> Non
     with pytest.raises(StorageError, match="differs from the validated"):
         _publish(services, _batches(moved, seed=3), version, len(data))
     assert services.catalog.get_partition(publish.TABLE, DAY.isoformat(), "adpulse") is None
-    assert lake.list_keys(services.s3, services.catalog.bucket, lake.partition_prefix(publish.TABLE, "adpulse", DAY)) == []
+    assert store.list_keys(services.s3, services.catalog.bucket, store.partition_prefix(publish.TABLE, "adpulse", DAY)) == []
 
 
 def _parts_written_locally(data: list[dict[str, Any]], seed: int, version: str, directory: Path) -> list[Path]:
@@ -108,8 +109,8 @@ def test_a_day_over_the_file_size_is_split_and_racing_copies_agree_part_by_part(
     digest = content_hash(table(data))
     version = digest[:publish.VERSION_CHARS]
     result = _publish(services, _batches(data, seed=1), version, len(data))
-    bucket, prefix = services.catalog.bucket, lake.version_prefix(publish.TABLE, "adpulse", DAY, version)
-    keys = lake.parquet_keys(services.s3, bucket, prefix)
+    bucket, prefix = services.catalog.bucket, store.version_prefix(publish.TABLE, "adpulse", DAY, version)
+    keys = store.parquet_keys(services.s3, bucket, prefix)
     assert [k.rsplit("/", 1)[1] for k in keys] == [publish.part_name(p) for p in range(5)]
     assert result.totals.rows == 450
     assert _published_rows(services, version) == sorted(tuple(r.values()) for r in data)
@@ -132,6 +133,6 @@ def test_a_missing_part_is_not_a_complete_version(lake_settings: Any, monkeypatc
     digest = content_hash(table(data))
     version = digest[:publish.VERSION_CHARS]
     _publish(services, _batches(data, seed=2), version, len(data))
-    bucket, prefix = services.catalog.bucket, lake.version_prefix(publish.TABLE, "adpulse", DAY, version)
+    bucket, prefix = services.catalog.bucket, store.version_prefix(publish.TABLE, "adpulse", DAY, version)
     services.s3.delete_object(Bucket=bucket, Key=prefix + publish.part_name(1))
     assert not publish.verify_version(services.s3, bucket, prefix, digest=digest, rows=250, revenue_date=DAY)

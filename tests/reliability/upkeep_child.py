@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ssp_revenue import maintenance, runtime
-from ssp_revenue.settings import Settings
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.operate import maintenance, runtime
 
 WRITES = {"s3": ("put_object", "delete_objects"), "glue": ("create_partition", "update_partition")}
 

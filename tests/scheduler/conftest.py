@@ -99,7 +99,7 @@ def started(stack_state: dict[str, object], extra: dict[str, str], bucket: str,
     """A fresh deployment, the simulated world reset to before ``first``'s run is due
     (the replay clock only moves forward, whatever earlier tests left on the shared
     emulator); stopped, and the emulator reset, afterwards."""
-    from ssp_revenue import calendar
+    from ssp_revenue.core import calendar
 
     from ..conftest import EmulatorControl
 

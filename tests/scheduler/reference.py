@@ -52,9 +52,9 @@ def through_dag_test(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[st
     of its own on this worker's stack; its portable snapshot and how long the runs took."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from ssp_revenue import runtime
-    from ssp_revenue.clock import EmulatorClock
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.clock import EmulatorClock
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import runtime
     from ssp_revenue_airflow import local
 
     bucket = f"t-{uuid.uuid4().hex[:10]}"

@@ -20,8 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from ssp_revenue import calendar, freeze, incidents, publish, registry, schedule
-from ssp_revenue.settings import Settings
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.finalize import freeze
+from ssp_revenue.lake import publish
+from ssp_revenue.operate import incidents, schedule
 
 from .conftest import Deployment, pipeline_environment, started
 from .test_real_scheduler import lake_services

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from ssp_revenue import calendar
+from ssp_revenue.core import calendar
 from ssp_revenue_airflow.local import lake_snapshot as snapshot
 
 from . import reference
@@ -32,8 +32,8 @@ KILLED = dt.date(2026, 11, 1)
 
 
 def lake_services(bucket: str) -> Any:
-    from ssp_revenue import runtime
-    from ssp_revenue.settings import Settings
+    from ssp_revenue.core.settings import Settings
+    from ssp_revenue.operate import runtime
     from ssp_revenue_airflow import local
 
     from ..conftest import LOCAL
@@ -176,7 +176,7 @@ def test_the_same_sequence_through_dag_test_gives_the_same_lake(
 
 
 def test_revoked_credentials_open_one_incident_without_retries(deployment: Deployment, emulator: Any) -> None:
-    from ssp_revenue.alerts import LakeAlertLog
+    from ssp_revenue.operate.alerts import LakeAlertLog
 
     emulator.fault("adpulse", "revoked_credentials")
     deployment.trigger("ssp_revenue_daily", conf={"revenue_date": BACKFILL_TO.isoformat()})

@@ -11,9 +11,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from ssp_revenue import schema
-from ssp_revenue.connectors.base import ParsedReport
-from ssp_revenue.registry import SspConfig
+from ssp_revenue.core import schema
+from ssp_revenue.core.registry import SspConfig
+from ssp_revenue.ingest.connectors.base import ParsedReport
 
 DAY = dt.date(2026, 11, 5)
 CONFIG = SspConfig(name="adpulse", style="async_job", connection_id="ssp_adpulse",

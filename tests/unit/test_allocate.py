@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ssp_revenue.allocate import RulesError, largest_remainder, load_rules, load_targets
+from ssp_revenue.allocate.rules import RulesError, largest_remainder, load_rules, load_targets
 
 CONFIG = Path(__file__).resolve().parents[2] / "include" / "config"
 TARGETS = load_targets(CONFIG / "allocation_targets.csv")
@@ -95,7 +95,7 @@ def test_a_more_specific_rule_wins_over_a_wildcard(tmp_path: Path) -> None:
 
 
 def test_a_frozen_day_is_split_exactly_in_yen() -> None:
-    from ssp_revenue.allocate import allocate_day
+    from ssp_revenue.allocate.rules import allocate_day
 
     book = load_rules(CONFIG / "allocation_rules.csv", TARGETS)
     rows = [
@@ -112,8 +112,8 @@ def test_a_frozen_day_is_split_exactly_in_yen() -> None:
 
 
 def test_a_split_by_impressions_follows_first_party_delivery() -> None:
-    from ssp_revenue.allocate import allocate_day
-    from ssp_revenue.delivery import CsvDelivery
+    from ssp_revenue.allocate.delivery import CsvDelivery
+    from ssp_revenue.allocate.rules import allocate_day
 
     book = load_rules(CONFIG / "allocation_rules.csv", TARGETS)
     delivery = CsvDelivery(CONFIG / "delivery_sample.csv")
@@ -132,9 +132,9 @@ def test_a_split_by_impressions_follows_first_party_delivery() -> None:
 
 
 def test_no_delivery_figures_is_a_missing_reference_not_a_guess(tmp_path: Path) -> None:
-    from ssp_revenue.allocate import allocate_day
-    from ssp_revenue.delivery import CsvDelivery, MissingDelivery
-    from ssp_revenue.errors import Reason
+    from ssp_revenue.allocate.delivery import CsvDelivery, MissingDelivery
+    from ssp_revenue.allocate.rules import allocate_day
+    from ssp_revenue.core.errors import Reason
 
     book = load_rules(CONFIG / "allocation_rules.csv", TARGETS)
     empty = tmp_path / "delivery.csv"
@@ -147,7 +147,7 @@ def test_no_delivery_figures_is_a_missing_reference_not_a_guess(tmp_path: Path) 
 
 
 def test_an_unassigned_ad_unit_is_named_before_anything_is_split(tmp_path: Path) -> None:
-    from ssp_revenue.allocate import allocate_day
+    from ssp_revenue.allocate.rules import allocate_day
 
     path = tmp_path / "rules.csv"
     path.write_text(HEADER + "2026-01-01,*,news,*,media:news,100\n")
@@ -189,7 +189,7 @@ def test_any_valid_rules_split_any_frozen_day_exactly(
     rows: list[tuple[str, int, Decimal]], rate: Decimal, seed: int,
 ) -> None:
     """For any rule set and frozen rows: parts add up to the day's yen, none negative, order-free."""
-    from ssp_revenue.allocate import allocate_day
+    from ssp_revenue.allocate.rules import allocate_day
 
     book = load_rules(_rules_file(tmp_path_factory.mktemp("rules"), weights), TARGETS)
     frozen = [{"media": m, "ad_unit": f"{m}_{u}", "revenue": r} for m, u, r in rows]

@@ -3,9 +3,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ssp_revenue import calendar
-from ssp_revenue.errors import Reason
-from ssp_revenue.outcomes import Severity, classify
+from ssp_revenue.core import calendar
+from ssp_revenue.core.errors import Reason
+from ssp_revenue.operate.outcomes import Severity, classify
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 UTC = dt.UTC

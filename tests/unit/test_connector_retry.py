@@ -6,10 +6,10 @@ from typing import Any
 import pytest
 import requests
 
-from ssp_revenue.clock import FixedClock
-from ssp_revenue.connectors.async_job import AsyncJobConnector
-from ssp_revenue.connectors.base import Credentials, RetryPolicy
-from ssp_revenue.errors import AuthError, DataNotReady, RateLimited, ServerError
+from ssp_revenue.core.clock import FixedClock
+from ssp_revenue.core.errors import AuthError, DataNotReady, RateLimited, ServerError
+from ssp_revenue.ingest.connectors.async_job import AsyncJobConnector
+from ssp_revenue.ingest.connectors.base import Credentials, RetryPolicy
 
 from .helpers import CONFIG, DAY
 
@@ -169,7 +169,7 @@ def test_a_report_job_is_polled_through_the_clock_not_the_retry_sleep() -> None:
 def test_the_simulated_clocks_spend_no_wall_time_waiting() -> None:
     import time
 
-    from ssp_revenue.clock import EmulatorClock
+    from ssp_revenue.core.clock import EmulatorClock
 
     started = time.monotonic()
     FixedClock(dt.datetime(2026, 11, 6, tzinfo=dt.UTC)).wait(30)

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ssp_revenue import publish, schema
-from ssp_revenue.content import content_hash, encode
-from ssp_revenue.normalise import with_lineage
+from ssp_revenue.core import schema
+from ssp_revenue.ingest.content import content_hash, encode
+from ssp_revenue.ingest.normalise import with_lineage
+from ssp_revenue.lake import publish
 
 from .helpers import rows, table
 

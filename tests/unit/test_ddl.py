@@ -6,7 +6,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from ssp_revenue import catalog, schema
+from ssp_revenue.core import schema
+from ssp_revenue.lake import catalog
 
 SQL = Path(__file__).resolve().parents[2] / "include" / "sql"
 

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import yaml
 
-from ssp_revenue import lake
+from ssp_revenue.lake import store
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
@@ -69,7 +69,7 @@ def test_secrets_come_from_an_ignored_env_file_with_an_example() -> None:
     example = (ROOT / ".env.example").read_text()
     for var in ("POSTGRES_PASSWORD", "AIRFLOW__API_AUTH__JWT_SECRET"):
         assert f"{var}=" in example
-    from ssp_revenue import registry
+    from ssp_revenue.core import registry
 
     for config in registry.load_registry(ROOT / "include" / "config" / "ssps.yaml"):
         assert f"AIRFLOW_CONN_{config.connection_id.upper()}=" in example, config.name
@@ -235,9 +235,9 @@ def test_the_lifecycle_never_expires_raw_reports_the_ledger_or_a_close() -> None
 ])
 def test_hostile_partition_values_are_refused(hostile: str) -> None:
     with pytest.raises(ValueError):
-        lake.partition_value(hostile)
+        store.partition_value(hostile)
 
 
 @pytest.mark.parametrize("fine", ["adpulse", "ssp_2", "2026-11-05", "abc.def"])
 def test_ordinary_values_pass(fine: str) -> None:
-    assert lake.partition_value(fine) == fine
+    assert store.partition_value(fine) == fine

@@ -1,7 +1,7 @@
 import dataclasses
 import datetime as dt
 
-from ssp_revenue.emulator.figures import DEFAULT_PROFILES, figures, totals
+from ssp_emulator.figures import DEFAULT_PROFILES, figures, totals
 
 P = DEFAULT_PROFILES["adpulse"]
 DAY = dt.date(2026, 11, 5)

@@ -10,8 +10,8 @@ import random
 
 import pyarrow as pa
 
-from ssp_revenue.emulator import figures, text
-from ssp_revenue.emulator.http import decimal_text
+from ssp_emulator import figures, text
+from ssp_emulator.http import decimal_text
 
 EDGES = [0, 1, -1, 999, 1000, 1005, -1005, 999_999, 1_000_000, 1_234_567, 10**12 + 7, -(2**62), 2**62]
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ssp_revenue.fx import CsvRates, MissingRate
+from ssp_revenue.allocate.fx import CsvRates, MissingRate
 
 CONFIG = Path(__file__).resolve().parents[2] / "include" / "config"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ssp_revenue.errors import Reason
-from ssp_revenue.incidents import Problem
-from ssp_revenue.outcomes import Severity, StepOutcome
+from ssp_revenue.core.errors import Reason
+from ssp_revenue.operate.incidents import Problem
+from ssp_revenue.operate.outcomes import Severity, StepOutcome
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 DAY = dt.date(2026, 11, 5)

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from ssp_revenue.connectors.jp_csv import JpCsvConnector, strip_consumption_tax
-from ssp_revenue.errors import MalformedReport, SchemaDrift, ValidationFailed
-from ssp_revenue.registry import SspConfig
+from ssp_revenue.core.errors import MalformedReport, SchemaDrift, ValidationFailed
+from ssp_revenue.core.registry import SspConfig
+from ssp_revenue.ingest.connectors.jp_csv import JpCsvConnector, strip_consumption_tax
 
 DAY = dt.date(2026, 11, 5)
 GROSS = SspConfig(name="nihon", style="jp_csv", connection_id="c", timezone="Asia/Tokyo",

@@ -5,9 +5,10 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from ssp_revenue import normalise, schema
-from ssp_revenue.connectors.async_job import AsyncJobConnector
-from ssp_revenue.errors import MalformedReport, SchemaDrift
+from ssp_revenue.core import schema
+from ssp_revenue.core.errors import MalformedReport, SchemaDrift
+from ssp_revenue.ingest import normalise
+from ssp_revenue.ingest.connectors.async_job import AsyncJobConnector
 
 from .helpers import CONFIG, DAY, report_body
 

@@ -3,9 +3,9 @@
 def test_a_missing_fx_rate_converges_through_the_grace_period_then_needs_a_person() -> None:
     import datetime as dt
 
-    from ssp_revenue.errors import Reason
-    from ssp_revenue.fx import MissingRate
-    from ssp_revenue.outcomes import Severity, classify
+    from ssp_revenue.allocate.fx import MissingRate
+    from ssp_revenue.core.errors import Reason
+    from ssp_revenue.operate.outcomes import Severity, classify
 
     cut = dt.datetime(2026, 11, 7, 3, tzinfo=dt.UTC)
     grace = dt.timedelta(hours=24)

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from ssp_revenue.query import AthenaEngine, engine_for, referenced_tables, to_duckdb
-from ssp_revenue.settings import Settings
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.operate.query import AthenaEngine, engine_for, referenced_tables, to_duckdb
 
 
 def test_tables_are_found_and_ctes_ignored() -> None:
@@ -67,8 +67,8 @@ def test_every_catalog_column_has_a_duckdb_type() -> None:
     import pyarrow as pa
     import pytest
 
-    from ssp_revenue import catalog
-    from ssp_revenue.query import duckdb_type
+    from ssp_revenue.lake import catalog
+    from ssp_revenue.operate.query import duckdb_type
 
     for table in catalog.TABLES.values():
         for field in table:
@@ -82,7 +82,7 @@ def test_every_catalog_column_has_a_duckdb_type() -> None:
 def test_views_are_parsed_only_when_read_and_named_after_their_file(tmp_path: Any) -> None:
     import pytest
 
-    from ssp_revenue.query import ViewFiles
+    from ssp_revenue.operate.query import ViewFiles
 
     (tmp_path / "good.sql").write_text("CREATE OR REPLACE VIEW ssp_revenue.good AS SELECT 1 AS x")
     (tmp_path / "wrong.sql").write_text("CREATE OR REPLACE VIEW ssp_revenue.other AS SELECT 1 AS x")
@@ -97,7 +97,7 @@ def test_views_are_parsed_only_when_read_and_named_after_their_file(tmp_path: An
 
 
 def test_object_cache_keeps_one_copy_per_etag(tmp_path: Any) -> None:
-    from ssp_revenue.query import ObjectCache, StoredObject
+    from ssp_revenue.operate.query import ObjectCache, StoredObject
 
     class FakeS3:
         def __init__(self) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ssp_revenue import calendar, registry, schedule
-from ssp_revenue.calendar import Availability
-from ssp_revenue.settings import Settings
+from ssp_revenue.core import calendar, registry
+from ssp_revenue.core.calendar import Availability
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.operate import schedule
 
 SETTINGS = Settings()
 SSPS = registry.load_registry(SETTINGS.config_dir / "ssps.yaml")

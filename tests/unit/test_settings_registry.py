@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from ssp_revenue.registry import RegistryError, load_registry
-from ssp_revenue.settings import Settings
+from ssp_revenue.core.registry import RegistryError, load_registry
+from ssp_revenue.core.settings import Settings
 
 CONFIG = Path(__file__).resolve().parents[2] / "include" / "config" / "ssps.yaml"
 
@@ -41,8 +41,8 @@ def test_bad_settings_are_refused(env: dict[str, str]) -> None:
 
 
 def test_shipped_registry_loads_and_every_style_has_a_connector() -> None:
-    from ssp_revenue.connectors import connector_class
-    from ssp_revenue.emulator.figures import DEFAULT_PROFILES
+    from ssp_emulator.figures import DEFAULT_PROFILES
+    from ssp_revenue.ingest.connectors import connector_class
 
     ssps = load_registry(CONFIG)
     assert "adpulse" in [s.name for s in ssps]

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ssp_revenue import normalise
-from ssp_revenue.connectors import AsyncJobConnector
-from ssp_revenue.connectors.base import ReportBatches
-from ssp_revenue.content import ContentHasher, content_hash, text_hashes
-from ssp_revenue.errors import MalformedReport, ValidationFailed
-from ssp_revenue.validate import validate, validate_batches
+from ssp_revenue.core.errors import MalformedReport, ValidationFailed
+from ssp_revenue.ingest import normalise
+from ssp_revenue.ingest.connectors import AsyncJobConnector
+from ssp_revenue.ingest.connectors.base import ReportBatches
+from ssp_revenue.ingest.content import ContentHasher, content_hash, text_hashes
+from ssp_revenue.ingest.validate import validate, validate_batches
 
 from .helpers import CONFIG, DAY, parsed, report_body, rows, table
 

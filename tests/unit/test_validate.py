@@ -2,8 +2,8 @@ from decimal import Decimal
 
 import pytest
 
-from ssp_revenue.errors import ValidationFailed
-from ssp_revenue.validate import validate
+from ssp_revenue.core.errors import ValidationFailed
+from ssp_revenue.ingest.validate import validate
 
 from .helpers import CONFIG, DAY, parsed, rows
 

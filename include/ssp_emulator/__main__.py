@@ -1,0 +1,3 @@
+from ssp_emulator.server import main
+
+main()

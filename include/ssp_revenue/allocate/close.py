@@ -1,0 +1,314 @@
+"""The monthly close: one accounting CSV per month, from frozen and allocated figures only.
+
+For month M, per (allocation target, SSP):
+- ``frozen_jpy``: allocation_final of every revenue date in M;
+- ``adjustments_jpy``: every adjustment batch *detected* during M (in the
+  business zone), whatever its revenue date, split by the rules in effect on its
+  revenue date at that date's FX rate (largest remainder per batch);
+- ``total_jpy`` = frozen_jpy + adjustments_jpy.
+
+The close refuses, listing every gap, while a date of M is not frozen or not
+allocated. Its CSV is a pure function of the lake, so running it again gives the
+same bytes. Issues are stored once under ``closes/month=M/issue=NNN/`` (CSV
+first, the manifest last: a month is closed when its manifest exists). Closing a
+closed month again returns the issue on record when the figures are the same;
+different figures need ``reissue`` and become issue N+1, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ssp_revenue.allocate import tables
+from ssp_revenue.allocate.rules import allocate_day
+from ssp_revenue.core import calendar
+from ssp_revenue.core.errors import PipelineError, Reason
+from ssp_revenue.core.settings import Settings
+from ssp_revenue.finalize import adjustments, freeze
+from ssp_revenue.lake import store
+from ssp_revenue.lake.catalog import GlueCatalog
+
+COLUMNS = ("target", "ssp", "frozen_jpy", "adjustments_jpy", "total_jpy")
+HEADER = """\
+# ssp-revenue monthly accounting export for {month}
+# One row per allocation target and SSP. Amounts are whole Japanese yen (integers).
+# target: allocation target (media, partner or business unit), see allocation_targets.csv
+# ssp: supply-side platform
+# frozen_jpy: revenue frozen for revenue dates {first} to {last},
+#   split by the allocation rules in effect on each date (allocation_final)
+# adjustments_jpy: restatements detected during {month} (any revenue date),
+#   split the same way and booked to {month}
+# total_jpy: frozen_jpy + adjustments_jpy
+# Rounding: per SSP and date (and per adjustment batch) the exact JPY amount is
+#   rounded half-to-even, then split by the largest-remainder method.
+"""
+
+class NotClosable(PipelineError):
+    reason = Reason.NOT_CLOSABLE
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        self.missing = missing
+        super().__init__(message + "".join(f"\n  {m}" for m in missing))
+
+
+@dataclasses.dataclass(frozen=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        try:
+            first = dt.date.fromisoformat(text + "-01")
+        except ValueError:
+            raise ValueError(f"month must be YYYY-MM, got {text!r}") from None
+        return cls(first.year, first.month)
+
+    @classmethod
+    def before(cls, day: dt.date) -> Month:
+        last = day.replace(day=1) - dt.timedelta(days=1)
+        return cls(last.year, last.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def first(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    @property
+    def last(self) -> dt.date:
+        return self.next().first - dt.timedelta(days=1)
+
+    def next(self) -> Month:
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def dates(self, start: dt.date | None = None) -> list[dt.date]:
+        first = max(self.first, start) if start else self.first
+        return [first + dt.timedelta(days=n) for n in range((self.last - first).days + 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Statement:
+    """A month's figures, before they are written anywhere."""
+
+    month: Month
+    dates: list[dt.date]
+    rows: list[dict[str, Any]]  # target, ssp, frozen_jpy, adjustments_jpy, total_jpy
+    rules_versions: list[str]
+    frozen_versions: dict[str, str]  # "ssp/date" -> frozen source version
+    adjustment_batches: list[str]
+
+    def totals(self) -> dict[str, int]:
+        return {c: sum(int(r[c]) for r in self.rows) for c in COLUMNS[2:]}
+
+    def csv_bytes(self, bom: bool = False) -> bytes:
+        buffer = io.StringIO()
+        first, last = (self.dates[0], self.dates[-1]) if self.dates else (self.month.first, self.month.last)
+        buffer.write(HEADER.format(month=self.month, first=first, last=last))
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for row in self.rows:
+            writer.writerow([row[c] for c in COLUMNS])
+        body = buffer.getvalue().encode("utf-8")
+        return (b"\xef\xbb\xbf" + body) if bom else body
+
+
+def parse_csv(body: bytes) -> list[dict[str, Any]]:
+    """Rows of an accounting CSV (the report renders exactly these)."""
+    text = body.decode("utf-8-sig")
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    return [
+        {k: (int(v) if k.endswith("_jpy") else v) for k, v in row.items()}
+        for row in csv.DictReader(lines)
+    ]
+
+
+def _yen_rows(table: pa.Table) -> Iterable[tuple[str, int]]:
+    for row in table.select(["target", "revenue_jpy"]).to_pylist():
+        yield row["target"], int(row["revenue_jpy"])
+
+
+def batch_yen(
+    batch: pa.Table, ssp: str, revenue_date: dt.date, currency: str, inputs: tables.AllocationInputs
+) -> dict[str, int]:
+    """One adjustment batch in whole yen per target: its revenue date's rules and rate."""
+    rate = inputs.rates.rate(currency, revenue_date)
+    return allocate_day(tables.by_ad_unit(batch, "revenue_delta"), ssp=ssp, day=revenue_date,
+                        book=inputs.book, rate=rate, delivery=inputs.delivery, amount_column="revenue_delta")
+
+
+def adjustments_detected(
+    window: tuple[dt.datetime, dt.datetime], ssps: list[str], *, settings: Settings, s3: Any,
+    catalog: GlueCatalog, earliest: dt.date,
+) -> list[tuple[str, dt.date, int, pa.Table]]:
+    """(ssp, revenue date, sequence, rows) of every batch detected in [start, end)."""
+    found: list[tuple[str, dt.date, int, pa.Table]] = []
+    for part in catalog.partitions(adjustments.TABLE):
+        day = dt.date.fromisoformat(part.revenue_date)
+        if part.ssp not in ssps or day < earliest:
+            continue
+        batches = adjustments.read_batches(s3, settings.bucket, part.ssp, day)
+        for sequence in sorted(set(batches["sequence"].to_pylist())):
+            rows = batches.filter(pc.equal(batches["sequence"], sequence))
+            detected = rows["detected_at"][0].as_py()
+            if window[0] <= detected < window[1]:
+                found.append((part.ssp, day, sequence, rows))
+    return found
+
+
+def statement(
+    month: Month, ssps: list[str], *, settings: Settings, s3: Any, catalog: GlueCatalog,
+    inputs: tables.AllocationInputs,
+) -> Statement:
+    """The month's figures; NotClosable lists every (SSP, date) not frozen or not allocated."""
+    dates = month.dates(settings.start_date)
+    missing: list[str] = []
+    frozen: dict[tuple[str, str], int] = {}
+    rules: set[str] = set()
+    versions: dict[str, str] = {}
+    for ssp in ssps:
+        frozen_days = freeze.frozen_dates(s3, settings.bucket, ssp)
+        for day in dates:
+            if day not in frozen_days:
+                missing.append(f"{ssp} {day}: not frozen")
+                continue
+            part = catalog.get_partition(tables.TABLE, day.isoformat(), ssp)
+            if part is None:
+                missing.append(f"{ssp} {day}: frozen, not allocated")
+                continue
+            rules.add(part.parameters.get("rules_version", ""))
+            versions[f"{ssp}/{day}"] = part.parameters.get("source_version", "")
+            for target, yen in _yen_rows(tables.read_allocation(part.location, s3)):
+                frozen[(target, ssp)] = frozen.get((target, ssp), 0) + yen
+    if missing:
+        raise NotClosable(f"{month} cannot be closed: {len(missing)} (SSP, date) pair(s) missing", missing)
+
+    start = calendar.date_start(month.first, settings.tz)
+    end = calendar.date_start(month.next().first, settings.tz)
+    earliest = month.first - dt.timedelta(days=settings.adjustment_days + 3)
+    booked: dict[tuple[str, str], int] = {}
+    batches: list[str] = []
+    problems: list[str] = []
+    for ssp, day, sequence, rows in adjustments_detected(
+            (start, end), ssps, settings=settings, s3=s3, catalog=catalog, earliest=earliest):
+        try:
+            parts = batch_yen(rows, ssp, day, str(rows["currency"][0].as_py()), inputs)
+        except (PipelineError, LookupError) as exc:
+            problems.append(f"{ssp} {day} adjustment batch {sequence}: {exc}")
+            continue
+        batches.append(f"{ssp}/{day}/seq={sequence:06d}")
+        for target, yen in parts.items():
+            booked[(target, ssp)] = booked.get((target, ssp), 0) + yen
+    if problems:
+        raise NotClosable(f"{month} cannot be closed: adjustments cannot be allocated", problems)
+
+    rows = []
+    for target, ssp in sorted(set(frozen) | set(booked)):
+        f, a = frozen.get((target, ssp), 0), booked.get((target, ssp), 0)
+        rows.append({"target": target, "ssp": ssp, "frozen_jpy": f, "adjustments_jpy": a, "total_jpy": f + a})
+    return Statement(month, dates, rows, sorted(rules), versions, batches)
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    month: str
+    issue: int
+    state: str  # "closed", "already_closed", "reissued"
+    csv: bytes
+    manifest: dict[str, Any]
+    key: str
+
+
+def _prefix(month: Month) -> str:
+    return f"closes/month={month}/"
+
+
+def issues(s3: Any, bucket: str, month: Month) -> list[int]:
+    """Issue numbers on record (those with a manifest)."""
+    keys = store.list_keys(s3, bucket, _prefix(month))
+    return sorted(int(k.split("issue=")[1][:3]) for k in keys if k.endswith("/manifest.json"))
+
+
+def issue_key(month: Month, issue: int, name: str) -> str:
+    return f"{_prefix(month)}issue={issue:03d}/{name}"
+
+
+def read_issue(s3: Any, bucket: str, month: Month, issue: int) -> tuple[bytes, dict[str, Any]]:
+    body = s3.get_object(Bucket=bucket, Key=issue_key(month, issue, "accounting.csv"))["Body"].read()
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=issue_key(month, issue, "manifest.json"))
+                          ["Body"].read())
+    return body, manifest
+
+
+def _manifest(found: Statement, body: bytes, issue: int, now: dt.datetime,
+              previous: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "month": str(found.month),
+        "issue": issue,
+        "file": "accounting.csv",
+        "encoding": "utf-8 (no BOM; --bom adds one to the local copy only)",
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "bytes": len(body),
+        "row_count": len(found.rows),
+        "totals_jpy": found.totals(),
+        "revenue_dates": [found.dates[0].isoformat(), found.dates[-1].isoformat()] if found.dates else [],
+        "rules_versions": found.rules_versions,
+        "frozen_versions": found.frozen_versions,
+        "adjustment_batches": found.adjustment_batches,
+        "closed_at": now.isoformat(),
+        "replaces_issue": previous["issue"] if previous else None,
+        "replaces_sha256": previous["sha256"] if previous else None,
+    }
+
+
+def close_month(
+    month: Month, ssps: list[str], *, settings: Settings, s3: Any, catalog: GlueCatalog,
+    inputs: tables.AllocationInputs, now: dt.datetime, reissue: bool = False,
+) -> Issue:
+    """Close a month once; the same figures again return the issue on record."""
+    found = statement(month, ssps, settings=settings, s3=s3, catalog=catalog, inputs=inputs)
+    body = found.csv_bytes()
+    bucket = settings.bucket
+    on_record = issues(s3, bucket, month)
+    previous: dict[str, Any] | None = None
+    if on_record:
+        last_body, previous = read_issue(s3, bucket, month, on_record[-1])
+        if last_body == body:
+            return Issue(str(month), on_record[-1], "already_closed", last_body, previous,
+                         issue_key(month, on_record[-1], "accounting.csv"))
+        if not reissue:
+            changed = _differences(parse_csv(last_body), found.rows)
+            raise NotClosable(
+                f"{month} was closed as issue {on_record[-1]} and its figures have changed since; "
+                "close it again with --reissue to publish a numbered reissue", changed)
+    number = (on_record[-1] + 1) if on_record else 1
+    csv_key = issue_key(month, number, "accounting.csv")
+    if not store.put_once(s3, bucket, csv_key, body, ContentType="text/csv; charset=utf-8"):
+        existing = s3.get_object(Bucket=bucket, Key=csv_key)["Body"].read()
+        if existing != body:
+            raise NotClosable(f"{csv_key} was written meanwhile with other figures; run the close again",
+                              [csv_key])
+    manifest = _manifest(found, body, number, now, previous)
+    if not store.put_once(s3, bucket, issue_key(month, number, "manifest.json"),
+                         json.dumps(manifest, indent=2, sort_keys=True).encode(),
+                         ContentType="application/json"):
+        _, manifest = read_issue(s3, bucket, month, number)
+    return Issue(str(month), number, "reissued" if previous else "closed", body, manifest, csv_key)
+
+
+def _differences(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> list[str]:
+    old = {(r["target"], r["ssp"]): int(r["total_jpy"]) for r in before}
+    new = {(r["target"], r["ssp"]): int(r["total_jpy"]) for r in after}
+    return [f"{t} {s}: total_jpy {old.get((t, s), 0)} -> {new.get((t, s), 0)}"
+            for t, s in sorted(set(old) | set(new)) if old.get((t, s), 0) != new.get((t, s), 0)]

@@ -1,3 +1,0 @@
-from ssp_revenue.emulator.server import main
-
-main()

@@ -1,0 +1,1 @@
+"""From an SSP's report to a validated canonical batch: connectors, credentials, normalise, validate."""
