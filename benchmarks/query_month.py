@@ -15,7 +15,7 @@ from ssp_revenue.allocate import tables
 from ssp_revenue.core import calendar, registry
 from ssp_revenue.core.clock import FixedClock
 from ssp_revenue.finalize import freeze
-from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+from ssp_revenue.ingest.connectors import RetryPolicy, build_connector, connector_class
 from ssp_revenue.ingest.credentials import emulator_credentials
 from ssp_revenue.lake import store
 from ssp_revenue.lake.publish import publish_batch
@@ -45,10 +45,10 @@ def load_month(session: Session, days: list[dt.date], rows: int) -> None:
         post(session.state["emulator_url"] + "/_control/clock", {"now": at.isoformat()})
         clock = FixedClock(at)
         for config in configs:
-            connector = connector_class(config.style)(
+            connector = build_connector(
                 config,
                 emulator_credentials(config.name, session.state["emulator_url"], settings.aws_endpoint),
-                clock=clock, retry=RetryPolicy(attempts=3), business_tz=settings.business_tz)
+                settings, clock, retry=RetryPolicy(attempts=3))
             report = connector.fetch(day)
             key = store.land_raw(services.s3, settings.bucket, ssp=config.name, revenue_date=day,
                                 body=report.body, extension=report.extension,

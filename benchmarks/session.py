@@ -14,7 +14,7 @@ from ssp_revenue.core import registry
 from ssp_revenue.core.clock import FixedClock
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.core.settings import Settings
-from ssp_revenue.ingest.connectors import ParsedReport, RetryPolicy, connector_class
+from ssp_revenue.ingest.connectors import ParsedReport, RetryPolicy, build_connector, connector_class
 from ssp_revenue.ingest.credentials import emulator_credentials
 from ssp_revenue.operate import runtime, stack
 from ssp_revenue.operate.runtime import Services
@@ -53,9 +53,9 @@ class Session:
         at = self.at(day)
         post(self.state["emulator_url"] + "/_control/clock", {"now": at.isoformat()})
         self.services.clock = FixedClock(at)
-        return connector_class(self.config.style)(
-            self.config, emulator_credentials(SSP, self.state["emulator_url"]), clock=self.services.clock,
-            retry=RetryPolicy(attempts=3))
+        return build_connector(
+            self.config, emulator_credentials(SSP, self.state["emulator_url"]), self.services.settings,
+            self.services.clock, retry=RetryPolicy(attempts=3))
 
     def fetch_parsed(self, day: dt.date) -> ParsedReport:
         report = self.connector(day).fetch(day)

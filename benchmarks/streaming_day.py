@@ -39,7 +39,7 @@ def child(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
     """One measured SSP-day in this process (run as ``python -m benchmarks.streaming_day``)."""
     from ssp_revenue.core import registry
     from ssp_revenue.core.clock import FixedClock
-    from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+    from ssp_revenue.ingest.connectors import RetryPolicy, build_connector, connector_class
     from ssp_revenue.ingest.credentials import emulator_credentials
     from ssp_revenue.ingest.validate import validate, validate_batches
     from ssp_revenue.lake import publish, store
@@ -50,8 +50,8 @@ def child(state: dict[str, Any], mode: str, day: dt.date) -> dict[str, Any]:
     services = runtime.services_for(settings, clock=FixedClock(at))
     config = registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), SSP)
     style = connector_class(config.style)
-    connector = style(config, emulator_credentials(SSP, state["emulator_url"]), clock=services.clock,
-                      retry=RetryPolicy(attempts=3))
+    connector = build_connector(config, emulator_credentials(SSP, state["emulator_url"]), settings,
+                                services.clock, retry=RetryPolicy(attempts=3))
     import great_expectations  # noqa: F401  (imports counted in the baseline, as a worker has them)
 
     generating: list[float] = []  # the emulator generating the report: its time, not ours

@@ -7,7 +7,7 @@ import pytest
 
 from ssp_revenue.core import registry
 from ssp_revenue.core.clock import EmulatorClock
-from ssp_revenue.ingest.connectors import Credentials, RetryPolicy, connector_class
+from ssp_revenue.ingest.connectors import Credentials, RetryPolicy, build_connector
 from ssp_revenue.ingest.credentials import emulator_credentials
 from ssp_revenue.operate import runtime
 from ssp_revenue.operate.query import LocalEngine
@@ -42,10 +42,10 @@ class Lake:
         import time
 
         config = registry.find(self.registry, ssp)
-        return connector_class(config.style)(
+        return build_connector(
             config, credentials or emulator_credentials(ssp, self.settings.emulator_url,
                                                         self.settings.aws_endpoint),
-            clock=self.clock,
+            self.settings, self.clock,
             retry=RetryPolicy(attempts=4, initial=0.01, jitter=0.01,
                               sleep=lambda s: time.sleep(min(s, 0.02))),
         )

@@ -176,14 +176,14 @@ def test_429_5xx_timeouts_and_truncated_bodies_are_retried_to_success(lake_env, 
 
 
 def test_timeouts_are_retried(lake_env, emulator) -> None:
-    from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+    from ssp_revenue.ingest.connectors import RetryPolicy, build_connector
     from ssp_revenue.ingest.credentials import emulator_credentials
 
     emulator.set_clock(run_instant(DAY))
     emulator.fault("adpulse", "timeout", times=1, seconds=2)
-    connector = connector_class("async_job")(
+    connector = build_connector(
         lake_env.config, emulator_credentials("adpulse", lake_env.settings.emulator_url),
-        clock=lake_env.clock, retry=RetryPolicy(attempts=3, initial=0.01, jitter=0.01),
+        lake_env.settings, lake_env.clock, retry=RetryPolicy(attempts=3, initial=0.01, jitter=0.01),
         timeout=0.5,
     )
     job = run(lake_env, connector=connector)

@@ -16,7 +16,7 @@ from typing import Any
 
 from ssp_revenue.core import registry
 from ssp_revenue.core.settings import Settings
-from ssp_revenue.ingest.connectors import RetryPolicy, connector_class
+from ssp_revenue.ingest.connectors import RetryPolicy, build_connector
 from ssp_revenue.ingest.credentials import emulator_credentials
 from ssp_revenue.operate import runtime
 from ssp_revenue.operate.pipeline import run_ssp
@@ -67,9 +67,9 @@ def main() -> None:
     if spec.get("point"):
         arm(services, spec["point"])
     config = registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), spec["ssp"])
-    connector = connector_class(config.style)(
+    connector = build_connector(
         config, emulator_credentials(spec["ssp"], settings.emulator_url, settings.aws_endpoint),
-        clock=services.clock, retry=RetryPolicy(attempts=2, initial=0.01, jitter=0.01))
+        settings, services.clock, retry=RetryPolicy(attempts=2, initial=0.01, jitter=0.01))
     run_ssp(config, [dt.date.fromisoformat(spec["date"])], connector, services)
 
 

@@ -47,7 +47,7 @@ def connector(answers: list[Any], attempts: int = 4) -> tuple[AsyncJobConnector,
     session = FakeSession(answers)
     c = AsyncJobConnector(
         CONFIG, Credentials("http://127.0.0.1:9", "id", "secret"),
-        clock=FixedClock(dt.datetime(2026, 11, 6, tzinfo=dt.UTC)),
+        clock=FixedClock(dt.datetime(2026, 11, 6, tzinfo=dt.UTC)), business_tz="Asia/Tokyo",
         retry=RetryPolicy(attempts=attempts, initial=1.0, jitter=0.5, sleep=sleeps.append),
         session=session,  # type: ignore[arg-type]
     )

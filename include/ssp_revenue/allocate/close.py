@@ -95,7 +95,7 @@ class Month:
 
     def dates(self, start: dt.date | None = None) -> list[dt.date]:
         first = max(self.first, start) if start else self.first
-        return [first + dt.timedelta(days=n) for n in range((self.last - first).days + 1)]
+        return calendar.dates_between(first, self.last)
 
 
 @dataclasses.dataclass(frozen=True)

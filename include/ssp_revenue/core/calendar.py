@@ -8,6 +8,11 @@ import re
 from zoneinfo import ZoneInfo
 
 
+def dates_between(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every revenue date from ``first`` to ``last``, both included (empty when last < first)."""
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
 def date_start(revenue_date: dt.date, tz: ZoneInfo) -> dt.datetime:
     """Start of the revenue date in the business time zone, as a UTC instant."""
     local = dt.datetime.combine(revenue_date, dt.time(0, 0), tzinfo=tz)

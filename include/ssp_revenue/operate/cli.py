@@ -87,7 +87,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.date:
         first = dt.date.fromisoformat(args.date)
         last = dt.date.fromisoformat(args.to) if args.to else first
-        dates = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+        dates = calendar.dates_between(first, last)
     else:
         anchor = calendar.anchor_date(services.clock.now(), settings.tz)
         dates = calendar.dates_due(anchor, settings.refetch_days, settings.adjustment_days,
@@ -176,8 +176,7 @@ def cmd_vacuum(args: argparse.Namespace) -> int:
 
 
 def _date_range(first: str, last: str) -> list[dt.date]:
-    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
-    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    return calendar.dates_between(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
 
 
 def cmd_allocate(args: argparse.Namespace) -> int:

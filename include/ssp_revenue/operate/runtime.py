@@ -82,12 +82,10 @@ def services_for(
 
 def connector(config: registry.SspConfig, credentials: Credentials, services: Services,
               **options: Any) -> ReportConnector:
-    """The SSP's connector, on the services' clock and the business time zone: the one
-    place a connector is assembled (the DAG's fetch task, the CLI, the replay, the demo)."""
-    from ssp_revenue.ingest.connectors import connector_class
+    """The SSP's connector on the services' settings and clock (``build_connector``)."""
+    from ssp_revenue.ingest.connectors import build_connector
 
-    return connector_class(config.style)(config, credentials, clock=services.clock,
-                                         business_tz=services.settings.business_tz, **options)
+    return build_connector(config, credentials, services.settings, services.clock, **options)
 
 
 def connectors_from_env(services: Services) -> Callable[[registry.SspConfig], ReportConnector]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import requests
+
 from ssp_revenue.ingest.connectors.async_job import AsyncJobConnector
 from ssp_revenue.ingest.connectors.base import (
     Credentials,
@@ -14,6 +18,11 @@ from ssp_revenue.ingest.connectors.file_drop import FileDropConnector
 from ssp_revenue.ingest.connectors.jp_csv import JpCsvConnector
 from ssp_revenue.ingest.connectors.rest_json import RestJsonConnector
 from ssp_revenue.ingest.connectors.service_account_job import ServiceAccountJobConnector
+
+if TYPE_CHECKING:
+    from ssp_revenue.core.clock import Clock
+    from ssp_revenue.core.registry import SspConfig
+    from ssp_revenue.core.settings import Settings
 
 STYLES: dict[str, type[ReportConnector]] = {
     AsyncJobConnector.style: AsyncJobConnector,
@@ -31,6 +40,21 @@ def connector_class(style: str) -> type[ReportConnector]:
         raise KeyError(f"unknown report style {style!r}; known: {sorted(STYLES)}") from None
 
 
+def build_connector(config: SspConfig, credentials: Credentials, settings: Settings, clock: Clock, *,
+                    retry: RetryPolicy | None = None, session: requests.Session | None = None,
+                    timeout: float | None = None) -> ReportConnector:
+    """The SSP's connector: the one place one is assembled (tasks, CLI, replay, tests, benchmarks).
+
+    The business time zone comes from settings here and nowhere below them.
+
+    Raises:
+        KeyError: the registry names a style no connector implements.
+    """
+    extra: dict[str, float] = {} if timeout is None else {"timeout": timeout}
+    return connector_class(config.style)(config, credentials, clock=clock, retry=retry, session=session,
+                                         business_tz=settings.business_tz, **extra)
+
+
 __all__ = [
     "STYLES",
     "Credentials",
@@ -38,5 +62,6 @@ __all__ = [
     "ParsedReport",
     "ReportConnector",
     "RetryPolicy",
+    "build_connector",
     "connector_class",
 ]

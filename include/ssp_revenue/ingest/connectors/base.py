@@ -208,7 +208,7 @@ class ReportConnector(abc.ABC):
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         timeout: float = 30.0,
-        business_tz: str = "Asia/Tokyo",
+        business_tz: str,
     ) -> None:
         self.business_tz = business_tz
         self.config = config
