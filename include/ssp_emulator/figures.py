@@ -67,6 +67,9 @@ class SspProfile:
         return sum(1 for h in self.restatement_hours if hours >= h)
 
 
+# Roughly include/config/fx_rates.csv's sample rates: what one unit of each currency is in yen.
+YEN_PER_UNIT = {"JPY": 1, "USD": 150, "EUR": 160}
+
 DEFAULT_PROFILES: dict[str, SspProfile] = {
     "adpulse": SspProfile(
         name="adpulse",
@@ -181,7 +184,9 @@ def _figures(profile: SspProfile, revenue_date: dt.date, seed: int, stage: int) 
     impressions = rng.integers(100, 50_000, n, dtype=np.int64)
     ctr = rng.uniform(0.0005, 0.02, n)
     clicks = np.floor(impressions * ctr).astype(np.int64)
-    cpm_micros = rng.integers(20_000_000, 900_000_000, n, dtype=np.int64)  # 20..900 per mille
+    # 20..900 yen per mille, in the SSP's own currency at about the demo's FX rates, so a USD
+    # SSP's figures are ~1/150 of a yen one's in number and every SSP shows in the report's charts.
+    cpm_micros = rng.integers(20_000_000, 900_000_000, n, dtype=np.int64) // YEN_PER_UNIT[profile.currency]
     revenue_micros = (impressions * cpm_micros) // 1000
 
     for k in range(stage):

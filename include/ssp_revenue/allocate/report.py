@@ -149,7 +149,12 @@ def render(
         total = sum((decimal.Decimal(v) for v in batch["revenue_delta"].to_pylist()), decimal.Decimal(0))
         booked.setdefault(ssp, {})[key] = booked.get(ssp, {}).get(key, 0) + to_yen(total * rate)
     figure = go.Figure()
+    # Only the months with data: from the first with a booking (or the deployment's start) on.
     labels = [str(m) for m in months]
+    detected = {m for per_ssp in booked.values() for m, yen in per_ssp.items() if yen}
+    first_data = min([*detected, *([f"{settings.start_date:%Y-%m}"] if settings.start_date else []),
+                      str(month)])
+    labels = [m for m in labels if m >= first_data]
     for ssp in sorted(booked):
         figure.add_bar(name=ssp, x=labels, y=[booked[ssp].get(m, 0) for m in labels],
                        marker_color=colours.get(ssp))
