@@ -284,6 +284,53 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ssp_new(args: argparse.Namespace) -> int:
+    """A candidate entry and a Connection template: nothing goes live."""
+    from ssp_revenue.operate import onboarding
+    settings = load_settings()
+    try:
+        entries, template = onboarding.new_candidate(settings, args.name, args.like, timezone=args.timezone,
+                                                     currency=args.currency)
+    except onboarding.OnboardingError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"added candidate {args.name} ({args.like}) to {entries}: no DAG runs it yet")
+    print(f"Connection template: {template}; fill it in, then")
+    print(f"  ssp-revenue ssp check {args.name} --date YYYY-MM-DD --connection {template}")
+    print(f"  airflow connections add ssp_{args.name} --conn-json \"$(cat {template})\"  # at go-live")
+    print(f"Going live: move the entry from {entries.name} into ssps.yaml.")
+    return 0
+
+
+def cmd_ssp_check(args: argparse.Namespace) -> int:
+    """A dry run against the SSP: fetch, parse, validate, what would be published; writes nothing."""
+    from ssp_revenue.ingest import credentials as ssp_credentials
+    from ssp_revenue.operate import onboarding, runtime
+    settings = load_settings()
+    try:
+        config, live = onboarding.find_config(settings, args.name)
+        if args.connection:
+            account = onboarding.credentials_from_connection(json.loads(Path(args.connection).read_text()))
+        else:
+            try:
+                account = ssp_credentials.from_env(config.name, settings)
+            except KeyError as exc:
+                raise onboarding.OnboardingError(
+                    str(exc).strip("\"'"),
+                    f"pass --connection FILE (ssp-revenue ssp new writes a template) or set "
+                    f"SSP_REVENUE_CONN_{config.name.upper()}") from None
+        services = runtime.services_for(settings)
+        day = dt.date.fromisoformat(args.date)
+        result = onboarding.check(config, account, settings, services.clock, catalog=services.catalog,
+                                  revenue_date=day, sample=args.rows)
+    except onboarding.OnboardingError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(result.render())
+    print(f"  entry: {'live (ssps.yaml)' if live else 'candidate (' + onboarding.CANDIDATES + ')'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssp-revenue", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -311,6 +358,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ssp")
     p.add_argument("--quiet", action="store_true", help="only the summary")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("ssp", help="onboard an SSP: a candidate entry, then a dry run that writes nothing")
+    ssp_sub = p.add_subparsers(dest="ssp_command", required=True)
+    q = ssp_sub.add_parser("new", help="a candidate registry entry and a Connection template")
+    q.add_argument("name")
+    q.add_argument("--like", required=True, help="the report style it uses (async_job, rest_json, ...)")
+    q.add_argument("--timezone", default="Asia/Tokyo", help="the zone its report dates are in")
+    q.add_argument("--currency", default="JPY", help="the only currency it may report in")
+    q.set_defaults(func=cmd_ssp_new)
+    q = ssp_sub.add_parser("check", help="fetch, parse and validate one date; write nothing")
+    q.add_argument("name")
+    q.add_argument("--date", required=True, help="the revenue date to try")
+    q.add_argument("--connection", help="a Connection JSON file (default: SSP_REVENUE_CONN_<NAME> or the "
+                                        "local emulator's demo account)")
+    q.add_argument("--rows", type=int, default=5, help="first rows to print")
+    q.set_defaults(func=cmd_ssp_check)
 
     p = sub.add_parser("status", help="open incidents, dates not frozen yet, late freezes, next runs")
     p.set_defaults(func=cmd_status)
