@@ -114,7 +114,7 @@ def test_ssp_new_writes_a_candidate_no_dag_reads_and_a_connection_template(lake_
     assert registry.load_registry(entries)[-1] == candidate
     filled = json.loads(template.read_text())
     assert filled["conn_type"] == "http" and filled["password"].startswith("<")
-    with pytest.raises(onboarding.OnboardingError, match="password"):
+    with pytest.raises(onboarding.OnboardingError, match="not filled in"):
         onboarding.credentials_from_connection(filled)
 
     with pytest.raises(onboarding.OnboardingError, match="already has an entry"):
