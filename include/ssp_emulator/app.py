@@ -102,7 +102,7 @@ def create_app(state: EmulatorState | None = None) -> Flask:
         if emulated.style == "service_account_job":
             account = state.service_accounts[ssp]
             return jsonify(base_url=root, login=account.email, secret=account.private_pem,
-                           extra={"network_code": "1"})
+                           extra={"network_code": "21700000"})
         if emulated.style == "file_drop":
             return jsonify(base_url=state.s3_endpoint or "", login=emulated.client_id,
                            secret=emulated.client_secret,

@@ -17,11 +17,16 @@ import datetime as dt
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ssp_revenue_airflow import local
+
+# dag.test() runs the Execution API in process through fastapi's TestClient, whose import
+# warns about its httpx dependency: nothing a demo user can act on.
+warnings.filterwarnings("ignore", message=r".*Using `httpx` with `starlette\.testclient` is deprecated")
 
 if TYPE_CHECKING:
     from ssp_revenue.core.settings import Settings

@@ -21,7 +21,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssp_revenue.core import calendar
-from ssp_revenue.core.errors import AuthError, DataNotReady, FetchTimeout, MalformedReport, ServerError
+from ssp_revenue.core.errors import (
+    AuthError,
+    DataNotReady,
+    FetchTimeout,
+    MalformedReport,
+    PipelineError,
+    Reason,
+    ServerError,
+)
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.ingest import normalise
 from ssp_revenue.ingest.connectors.base import (
@@ -72,8 +80,11 @@ class ServiceAccountJobConnector(ReportConnector):
         return {"Authorization": f"Bearer {self._token}"}
 
     def fetch(self, revenue_date: dt.date) -> FetchedReport:
-        default_network = self.config.options.get("network_code", "1")
-        network = str(dict(self.credentials.extra).get("network_code", default_network))
+        network = dict(self.credentials.extra).get("network_code") or self.config.options.get("network_code")
+        if not network:
+            raise PipelineError("no network_code: set it in the Connection's extra or the entry's options",
+                                reason=Reason.MISSING_CONNECTION, ssp=self.config.name,
+                                revenue_date=revenue_date)
         headers = self._bearer(revenue_date)
         try:
             created = self.request(
