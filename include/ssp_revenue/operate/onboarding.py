@@ -42,20 +42,17 @@ from ssp_revenue.lake.catalog import GlueCatalog
 
 CANDIDATES = "ssps.candidates.yaml"
 
-# What each auth flow keeps where in its Connection (login / password / extra).
-CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
-    "async_job": {"login": "<OAuth2 client id>", "password": "<OAuth2 client secret>",
-                  "extra": {"base_url": "https://<the SSP's API root>"}},
-    "rest_json": {"login": "<API key>", "password": "<API secret>",
-                  "extra": {"base_url": "https://<the SSP's API root>"}},
-    "jp_csv": {"login": "<account id>", "password": "<export token (X-Auth-Token)>",
-               "extra": {"base_url": "https://<the SSP's API root>"}},
-    "file_drop": {"login": "<access key id of the SSP's bucket>", "password": "<secret access key>",
-                  "extra": {"base_url": "https://s3.<region>.amazonaws.com", "bucket": "<bucket>",
-                            "prefix": "<ssp>/daily/", "region": "<region>"}},
-    "service_account_job": {"login": "<service-account email>", "password": "<private key (PEM)>",
-                            "extra": {"base_url": "https://<the SSP's API root>",
-                                      "network_code": "<network>"}},
+# What each auth flow keeps where in its Connection: (login, password, extra), as placeholders.
+CONNECTION_FIELDS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "async_job": ("<OAuth2 client id>", "<OAuth2 client secret>",
+                  {"base_url": "https://<the SSP's API root>"}),
+    "rest_json": ("<API key>", "<API secret>", {"base_url": "https://<the SSP's API root>"}),
+    "jp_csv": ("<account id>", "<export token (X-Auth-Token)>", {"base_url": "https://<the SSP's API root>"}),
+    "file_drop": ("<access key id of the SSP's bucket>", "<secret access key>",
+                  {"base_url": "https://s3.<region>.amazonaws.com", "bucket": "<bucket>",
+                   "prefix": "<ssp>/daily/", "region": "<region>"}),
+    "service_account_job": ("<service-account email>", "<private key (PEM)>",
+                            {"base_url": "https://<the SSP's API root>", "network_code": "<network>"}),
 }
 
 
@@ -172,7 +169,9 @@ def new_candidate(settings: Settings, name: str, like: str, *, timezone: str,
     staged.replace(path)
     template = settings.config_dir / "connections" / f"ssp_{name}.json"
     template.parent.mkdir(parents=True, exist_ok=True)
-    template.write_text(json.dumps({"conn_type": "http", **CONNECTION_FIELDS[like]}, indent=2) + "\n")
+    login, password, extra = CONNECTION_FIELDS[like]
+    template.write_text(json.dumps({"conn_type": "http", "login": login, "password": password,
+                                    "extra": extra}, indent=2) + "\n")
     return path, template
 
 
