@@ -9,16 +9,17 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from ssp_emulator import async_job, file_drop, jp_csv, rest_json, service_account_job
+from ssp_emulator import async_job, file_drop, rest_json, service_account_job
+from ssp_emulator.declarative import register_described
 from ssp_emulator.faults import Fault
 from ssp_emulator.figures import totals
 from ssp_emulator.state import EmulatorState
 from ssp_revenue.core.clock import parse_instant
+from ssp_revenue.core.styles import load_style
 
 STYLE_ROUTES = {
     "async_job": async_job.register,
     "rest_json": rest_json.register,
-    "jp_csv": jp_csv.register,
     "file_drop": file_drop.register,
     "service_account_job": service_account_job.register,
 }
@@ -143,7 +144,11 @@ def create_app(state: EmulatorState | None = None) -> Flask:
 
     for name, emulated in state.profiles.items():
         register = STYLE_ROUTES.get(emulated.style)
-        if register is None:
+        if register is not None:
+            register(app, state, name)
+            continue
+        described = load_style(emulated.style)  # a style described in YAML: served from its description
+        if described is None:
             raise ValueError(f"emulated ssp {name!r} has unknown style {emulated.style!r}")
-        register(app, state, name)
+        register_described(app, state, name, described)
     return app

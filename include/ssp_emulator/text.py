@@ -59,21 +59,21 @@ def _decimals(numbers: np.ndarray) -> pa.Array:
     return pc.if_else(pa.array(numbers < 0), pc.binary_join_element_wise("-", text, ""), text)
 
 
-def csv_cells(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Quoted as the csv module's QUOTE_MINIMAL does: only cells with , " CR or LF."""
+def csv_cells(values: pa.Array | pa.ChunkedArray, delimiter: str = ",") -> pa.Array:
+    """Quoted as the csv module's QUOTE_MINIMAL does: only cells with the delimiter, " CR or LF."""
     encoded = _array(values).dictionary_encode()  # each distinct text quoted once
     text = encoded.dictionary
-    needs = pc.or_(pc.or_(pc.match_substring(text, ","), pc.match_substring(text, '"')),
+    needs = pc.or_(pc.or_(pc.match_substring(text, delimiter), pc.match_substring(text, '"')),
                    pc.or_(pc.match_substring(text, "\r"), pc.match_substring(text, "\n")))
     quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
     return pc.if_else(needs, quoted, text).take(encoded.indices)
 
 
-def csv_lines(columns: list[pa.Array], terminator: str) -> str:
+def csv_lines(columns: list[pa.Array], terminator: str, delimiter: str = ",") -> str:
     """Rows of already-rendered cells, each row ended by ``terminator``."""
     if not columns or len(columns[0]) == 0:
         return ""
-    joined = pc.binary_join_element_wise(*[csv_cells(c) for c in columns], ",")
+    joined = pc.binary_join_element_wise(*[csv_cells(c, delimiter) for c in columns], delimiter)
     return terminator.join(joined.to_pylist()) + terminator
 
 

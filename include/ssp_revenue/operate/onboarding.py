@@ -20,7 +20,7 @@ from typing import Any
 import requests
 import yaml
 
-from ssp_revenue.core import registry
+from ssp_revenue.core import registry, styles
 from ssp_revenue.core.clock import Clock
 from ssp_revenue.core.errors import (
     AuthError,
@@ -35,7 +35,13 @@ from ssp_revenue.core.errors import (
 )
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.core.settings import Settings
-from ssp_revenue.ingest.connectors import STYLES, Credentials, RetryPolicy, build_connector, connector_class
+from ssp_revenue.ingest.connectors import (
+    Credentials,
+    RetryPolicy,
+    build_connector,
+    connector_class,
+    known_styles,
+)
 from ssp_revenue.ingest.validate import validate_batches
 from ssp_revenue.lake import publish
 from ssp_revenue.lake.catalog import GlueCatalog
@@ -54,6 +60,17 @@ CONNECTION_FIELDS: dict[str, tuple[str, str, dict[str, str]]] = {
     "service_account_job": ("<service-account email>", "<private key (PEM)>",
                             {"base_url": "https://<the SSP's API root>", "network_code": "<network>"}),
 }
+
+
+def connection_fields(style: str) -> tuple[str, str, dict[str, str]]:
+    """The Connection's placeholders for a style; a described style's come from its headers."""
+    if style in CONNECTION_FIELDS:
+        return CONNECTION_FIELDS[style]
+    described = styles.load_style(style)
+    carried = {field: header for header, field in (described.headers.items() if described else [])}
+    return (f"<sent as {carried['login']}>" if "login" in carried else "<account name (not sent)>",
+            f"<sent as {carried['password']}>" if "password" in carried else "<not sent>",
+            {"base_url": "https://<the SSP's API root>"})
 
 
 class OnboardingError(Exception):
@@ -124,7 +141,7 @@ def find_config(settings: Settings, name: str) -> tuple[SspConfig, bool]:
             if config.name == name:
                 return config, live
     raise OnboardingError(f"ssp {name!r} is in neither {live_path.name} nor {CANDIDATES}",
-                          f"ssp-revenue ssp new {name} --like <style> (styles: {', '.join(sorted(STYLES))})")
+                          f"ssp-revenue ssp new {name} --like <style> (styles: {', '.join(known_styles())})")
 
 
 def new_candidate(settings: Settings, name: str, like: str, *, timezone: str,
@@ -137,8 +154,8 @@ def new_candidate(settings: Settings, name: str, like: str, *, timezone: str,
     Raises:
         OnboardingError: the style is unknown, or the name is taken or invalid.
     """
-    if like not in STYLES:
-        raise OnboardingError(f"no report style {like!r}", f"--like one of {', '.join(sorted(STYLES))}")
+    if like not in known_styles():
+        raise OnboardingError(f"no report style {like!r}", f"--like one of {', '.join(known_styles())}")
     try:
         find_config(settings, name)
     except OnboardingError as exc:
@@ -169,7 +186,7 @@ def new_candidate(settings: Settings, name: str, like: str, *, timezone: str,
     staged.replace(path)
     template = settings.config_dir / "connections" / f"ssp_{name}.json"
     template.parent.mkdir(parents=True, exist_ok=True)
-    login, password, extra = CONNECTION_FIELDS[like]
+    login, password, extra = connection_fields(like)
     template.write_text(json.dumps({"conn_type": "http", "login": login, "password": password,
                                     "extra": extra}, indent=2) + "\n")
     return path, template

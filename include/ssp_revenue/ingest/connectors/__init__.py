@@ -1,4 +1,5 @@
-"""One module per SSP report-API style; ``STYLES`` maps a registry style to its connector."""
+"""The report styles: one Python module per style a description cannot say (``STYLES``), and the
+styles described in YAML (include/config/styles/, ``core.styles``), each read by ``declarative``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from ssp_revenue.core import styles
 from ssp_revenue.ingest.connectors.async_job import AsyncJobConnector
 from ssp_revenue.ingest.connectors.base import (
     Credentials,
@@ -14,8 +16,8 @@ from ssp_revenue.ingest.connectors.base import (
     ReportConnector,
     RetryPolicy,
 )
+from ssp_revenue.ingest.connectors.declarative import connector_for
 from ssp_revenue.ingest.connectors.file_drop import FileDropConnector
-from ssp_revenue.ingest.connectors.jp_csv import JpCsvConnector
 from ssp_revenue.ingest.connectors.rest_json import RestJsonConnector
 from ssp_revenue.ingest.connectors.service_account_job import ServiceAccountJobConnector
 
@@ -27,17 +29,29 @@ if TYPE_CHECKING:
 STYLES: dict[str, type[ReportConnector]] = {
     AsyncJobConnector.style: AsyncJobConnector,
     RestJsonConnector.style: RestJsonConnector,
-    JpCsvConnector.style: JpCsvConnector,
     FileDropConnector.style: FileDropConnector,
     ServiceAccountJobConnector.style: ServiceAccountJobConnector,
 }
 
 
+def known_styles() -> list[str]:
+    """Every style a registry entry may name: the Python ones and the described ones."""
+    return sorted({*STYLES, *styles.described_styles()})
+
+
 def connector_class(style: str) -> type[ReportConnector]:
-    try:
+    """The connector of a style: its Python class, else the class of its description.
+
+    Raises:
+        KeyError: no such style.
+        StyleError: its description is invalid (with file and line).
+    """
+    if style in STYLES:
         return STYLES[style]
-    except KeyError:
-        raise KeyError(f"unknown report style {style!r}; known: {sorted(STYLES)}") from None
+    described = styles.load_style(style)
+    if described is None:
+        raise KeyError(f"unknown report style {style!r}; known: {known_styles()}")
+    return connector_for(described)
 
 
 def build_connector(config: SspConfig, credentials: Credentials, settings: Settings, clock: Clock, *,
@@ -64,4 +78,5 @@ __all__ = [
     "RetryPolicy",
     "build_connector",
     "connector_class",
+    "known_styles",
 ]

@@ -1,0 +1,134 @@
+"""An SSP of a described style (include/config/styles/), served from the same description.
+
+The connector reads a report by the description; this renders the emulator's figures
+into it: the headers it authenticates with, the URL and the answer that means "not
+ready", the encoding, delimiter and totals row, and each column in its number
+format. So a new SSP of a known shape is demoed and tested without code.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from flask import Flask, Response, jsonify, request
+
+from ssp_emulator import text
+from ssp_emulator.state import EmulatorState, ReportNotReady
+from ssp_revenue.core.styles import Column, ReportStyle
+
+# The emulator's own column for each canonical one.
+SOURCE = {"revenue_date": "date", "media": "site", "ad_unit": "ad_unit_code", "country": "country_code",
+          "device": "device_category", "impressions": "impressions", "clicks": "clicks",
+          "revenue": "revenue_micros", "currency": "currency"}
+MONEY_SOURCES = ("revenue_micros", "revenue")  # the second: a renamed column (a drift fault)
+
+
+def _number(values: pa.Array | pa.ChunkedArray, number_format: str) -> pa.Array:
+    """Integers in a number format: 1234567 -> "1,234,567" (thousands) or "1.234.567"."""
+    if number_format in ("plain", "decimal_comma"):
+        return pc.cast(values, pa.string())
+    grouped = text.thousands(values)
+    return pc.replace_substring(grouped, ",", ".") if number_format == "thousands_decimal_comma" else grouped
+
+
+def _money(micros: pa.Array | pa.ChunkedArray, column: Column) -> pa.Array:
+    numbers = pa.array(pc.cast(micros, pa.int64()).to_numpy(zero_copy_only=False))
+    if column.unit == "micros":
+        return _number(numbers, column.number_format)
+    if column.unit == "whole":  # the profile's amounts are whole units already (money_unit_micros)
+        return _number(pc.divide(numbers, 1_000_000), column.number_format)
+    exact = text.decimals(numbers)  # "-1234.500000": six places, exactly
+    if column.number_format == "plain":
+        return exact
+    grouping = "plain" if column.number_format == "decimal_comma" else column.number_format
+    whole = _number(pc.divide(pc.abs(numbers), 1_000_000), grouping)
+    point = "," if "decimal_comma" in column.number_format else "."
+    body = pc.binary_join_element_wise(whole, pc.utf8_slice_codeunits(exact, start=-6), point)
+    return pc.if_else(pc.less(numbers, 0), pc.binary_join_element_wise("-", body, ""), body)
+
+
+def _render(name: str, values: pa.ChunkedArray, column: Column | None) -> pa.Array:
+    if column is None:
+        return pc.cast(values, pa.string())
+    if column.kind == "date":
+        return pc.strftime(pc.cast(pc.cast(values, pa.string()), pa.date32()), format=column.format)
+    if column.kind == "integer":
+        return _number(values, column.number_format)
+    if column.kind == "money":
+        return _money(values, column)
+    return pc.cast(values, pa.string())
+
+
+def _total(column: Column | None, value: int) -> str:
+    if column is None:
+        return ""
+    rendered = _money(pa.array([value]), column) if column.kind == "money" else _number(
+        pa.array([value]), column.number_format)
+    return str(rendered[0].as_py())
+
+
+def register_described(app: Flask, state: EmulatorState, ssp: str, spec: ReportStyle) -> None:
+    """The routes of one SSP of a described style."""
+    by_source = {SOURCE[c.to]: c for c in spec.columns}
+    path = re.sub(r"{date}", "<date>", spec.request.path.replace("{ssp}", ssp))
+    date_param = next((k for k, v in spec.request.params.items() if v == "{date}"), None)
+
+    def report(date: str | None = None) -> Response:
+        profile = state.profile(ssp)
+        for header, field in spec.headers.items():
+            expected = profile.client_id if field == "login" else profile.client_secret
+            if request.headers.get(header) != expected:
+                return _unauthorized()
+        if state.faults.take(ssp, "revoked_credentials"):
+            return _unauthorized()
+        try:
+            day = dt.date.fromisoformat(date if date is not None else request.args[date_param or "date"])
+        except (KeyError, ValueError):
+            return Response(f"{date_param or 'date'}=YYYY-MM-DD required", status=400)
+        try:
+            table, stated, bad_row = state.served_table(ssp, day)
+        except ReportNotReady:
+            return Response("not ready", status=spec.request.not_ready_status)
+        names = [c for c in table.column_names if c != "currency" or "currency" in by_source]
+        cells: list[pa.Array] = []
+        names_row: list[str] = []
+        totals: list[str] = []
+        for position, name in enumerate(names):
+            column = by_source.get(name) or (by_source.get("revenue_micros") if name == "revenue" else None)
+            rendered = _render(name, table[name], column)
+            if name in MONEY_SOURCES and bad_row is not None:
+                rendered = text.with_cell(rendered, bad_row - 1, "12x45")
+            cells.append(rendered)
+            names_row.append(by_source[name].name if name in by_source else name)
+            if position == 0 and spec.totals_label is not None:
+                totals.append(spec.totals_label)
+            elif name in ("impressions", "clicks"):
+                totals.append(_total(column, stated[name]))
+            elif name in MONEY_SOURCES:
+                totals.append(_total(column, stated["revenue_micros"]))
+            else:
+                totals.append("")
+        sink = io.StringIO()
+        writer = csv.writer(sink, delimiter=spec.delimiter, lineterminator="\r\n")
+        writer.writerow(names_row)
+        sink.write(text.csv_lines(cells, "\r\n", spec.delimiter))
+        if spec.totals_label is not None:
+            writer.writerow(totals)
+        body = sink.getvalue().encode(spec.encoding)
+        if state.faults.take(ssp, "truncated", day):
+            body = body[: len(body) // 2]
+        return Response(body, headers={"Content-Type": spec.content_type})
+
+    app.add_url_rule(f"/{path}", endpoint=f"{ssp}_described_report", view_func=report,
+                     methods=[spec.request.method])
+
+
+def _unauthorized() -> Response:
+    response = jsonify(error="unauthorized")
+    response.status_code = 401
+    return response
