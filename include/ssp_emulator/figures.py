@@ -186,7 +186,8 @@ def _figures(profile: SspProfile, revenue_date: dt.date, seed: int, stage: int) 
     clicks = np.floor(impressions * ctr).astype(np.int64)
     # 20..900 yen per mille, in the SSP's own currency at about the demo's FX rates, so a USD
     # SSP's figures are ~1/150 of a yen one's in number and every SSP shows in the report's charts.
-    cpm_micros = rng.integers(20_000_000, 900_000_000, n, dtype=np.int64) // YEN_PER_UNIT[profile.currency]
+    yen_per_unit = YEN_PER_UNIT.get(profile.currency, 150)  # another currency: about a dollar's
+    cpm_micros = rng.integers(20_000_000, 900_000_000, n, dtype=np.int64) // yen_per_unit
     revenue_micros = (impressions * cpm_micros) // 1000
 
     for k in range(stage):

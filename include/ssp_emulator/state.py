@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ssp_emulator.accounts import described_profiles
 from ssp_emulator.faults import Fault, FaultBoard
 from ssp_emulator.figures import (
     DEFAULT_PROFILES,
@@ -59,7 +60,8 @@ class EmulatorState:
         self.lock = threading.RLock()
         self.seed = seed
         self.now = now or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-        self.profiles: dict[str, SspProfile] = dict(DEFAULT_PROFILES)
+        # The hand-made demo accounts, and one for each registry entry of a described style.
+        self.profiles: dict[str, SspProfile] = {**described_profiles(), **DEFAULT_PROFILES}
         self.faults = FaultBoard()
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.tokens: dict[str, tuple[str, dt.datetime]] = {}

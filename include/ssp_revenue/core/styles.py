@@ -111,8 +111,8 @@ class _Lines:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             for key, value in node.value:
-                self.lines[(*where, key.value)] = key.start_mark.line + 1
                 out[str(key.value)] = self._value(value, (*where, str(key.value)))
+                self.lines[(*where, str(key.value))] = key.start_mark.line + 1  # the key's line wins
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._value(item, (*where, i)) for i, item in enumerate(node.value)]
@@ -165,8 +165,6 @@ def _column(doc: _Lines, value: Any, where: tuple[Any, ...]) -> Column:
         raise doc.error((*where, "number_format"), f"only numbers have a number format, {to!r} is {kind}")
     if number_format not in NUMBER_FORMATS:
         raise doc.error((*where, "number_format"), f"{number_format!r} is not one of {list(NUMBER_FORMATS)}")
-    if kind == "integer" and "decimal_comma" in number_format:
-        raise doc.error((*where, "number_format"), "a whole-number column has no decimal comma")
     unit = entry.get("unit", "whole")
     if "unit" in entry and kind != "money":
         raise doc.error((*where, "unit"), f"only money has a unit, {to!r} is {kind}")
