@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from ssp_emulator import async_job, file_drop, rest_json, service_account_job
+from ssp_emulator import async_job, file_drop, service_account_job
 from ssp_emulator.declarative import register_described
 from ssp_emulator.faults import Fault
 from ssp_emulator.figures import totals
@@ -19,7 +19,6 @@ from ssp_revenue.core.styles import load_style
 
 STYLE_ROUTES = {
     "async_job": async_job.register,
-    "rest_json": rest_json.register,
     "file_drop": file_drop.register,
     "service_account_job": service_account_job.register,
 }

@@ -8,24 +8,36 @@ format. So a new SSP of a known shape is demoed and tested without code.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
+import json
+import math
 import re
+import threading
+import time
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from flask import Flask, Response, jsonify, request
 
 from ssp_emulator import text
+from ssp_emulator.figures import figures, hourly_between
+from ssp_emulator.http import decimal_text, error_response
 from ssp_emulator.state import EmulatorState, ReportNotReady
+from ssp_revenue.core.clock import parse_instant
 from ssp_revenue.core.styles import Column, ReportStyle
 
 # The emulator's own column for each canonical one.
-SOURCE = {"revenue_date": "date", "media": "site", "ad_unit": "ad_unit_code", "country": "country_code",
+SOURCE = {"revenue_date": "date", "hour": "hour_start", "media": "site", "ad_unit": "ad_unit_code",
+          "country": "country_code",
           "device": "device_category", "impressions": "impressions", "clicks": "clicks",
           "revenue": "revenue_micros", "currency": "currency"}
 MONEY_SOURCES = ("revenue_micros", "revenue")  # the second: a renamed column (a drift fault)
+PAGE_MAX = 1000
 
 
 def _number(values: pa.Array | pa.ChunkedArray, number_format: str) -> pa.Array:
@@ -74,6 +86,9 @@ def _total(column: Column | None, value: int) -> str:
 
 def register_described(app: Flask, state: EmulatorState, ssp: str, spec: ReportStyle) -> None:
     """The routes of one SSP of a described style."""
+    if spec.body_format == "json":
+        _register_json(app, state, ssp, spec)
+        return
     by_source = {SOURCE[c.to]: c for c in spec.columns}
     path = re.sub(r"{date}", "<date>", spec.request.path.replace("{ssp}", ssp))
     date_param = next((k for k, v in spec.request.params.items() if v == "{date}"), None)
@@ -132,3 +147,128 @@ def _unauthorized() -> Response:
     response = jsonify(error="unauthorized")
     response.status_code = 401
     return response
+
+
+def _authorized(state: EmulatorState, ssp: str, spec: ReportStyle) -> bool:
+    profile = state.profile(ssp)
+    for header, field in spec.headers.items():
+        if request.headers.get(header) != (profile.client_id if field == "login" else profile.client_secret):
+            return False
+    return not state.faults.take(ssp, "revoked_credentials")
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    return int(json.loads(base64.urlsafe_b64decode(cursor.encode()))["o"]) if cursor else 0
+
+
+def _json_value(value: Any, column: Column | None) -> Any:
+    if column is None:
+        return decimal_text(value) if isinstance(value, int) else value
+    if column.kind == "instant":
+        return value.astimezone(dt.UTC).strftime(column.format)
+    if column.kind == "date":
+        return dt.date.fromisoformat(str(value)).strftime(column.format)
+    if column.kind == "money":
+        if column.unit == "micros":
+            return int(value)
+        return decimal_text(value) if column.unit == "decimal" else int(value) // 1_000_000
+    return value
+
+
+def _register_json(app: Flask, state: EmulatorState, ssp: str, spec: ReportStyle) -> None:
+    """Pages of JSON rows, hourly or daily, with stated totals and a cursor to the next page."""
+    by_source = {SOURCE[c.to]: c for c in spec.columns}
+    money = spec.column("revenue")
+    window: dict[str, float] = {"start": time.monotonic(), "count": 0}
+    lock = threading.Lock()
+    param_of = {v.strip("{}"): k for k, v in spec.request.params.items() if v.startswith("{")}
+
+    def rate_limited() -> Response | None:
+        profile = state.profile(ssp)
+        if profile.rate_limit_per_window <= 0:
+            return None
+        with lock:
+            now = time.monotonic()
+            if now - window["start"] >= profile.rate_window_seconds:
+                window["start"], window["count"] = now, 0
+            window["count"] += 1
+            if window["count"] > profile.rate_limit_per_window:
+                wait = math.ceil(profile.rate_window_seconds - (now - window["start"]))
+                return error_response(429, "rate_limited", "requests per minute exceeded",
+                                      {"Retry-After": str(max(1, wait))})
+        return None
+
+    def not_ready() -> Response:
+        return error_response(spec.request.not_ready_status, spec.request.not_ready_code or "not_ready",
+                              "the report is not ready yet")
+
+    def report(date: str | None = None) -> Response:
+        profile = state.profile(ssp)
+        if not _authorized(state, ssp, spec):
+            return error_response(401, "unauthorized", "invalid credentials")
+        if limited := rate_limited():
+            return limited
+        if spec.hourly:
+            try:
+                start = parse_instant(request.args[param_of["start"]])
+                end = parse_instant(request.args[param_of["end"]])  # exclusive
+            except (KeyError, ValueError):
+                return error_response(400, "invalid_request",
+                                      "start and end (ISO-8601, end exclusive) required")
+            if end <= start:
+                return error_response(400, "invalid_request", "end > start")
+            business_date = start.astimezone(ZoneInfo("Asia/Tokyo")).date()
+            closed_at = end + dt.timedelta(hours=profile.available_after_hours)  # hours close one by one
+            if state.now < closed_at or state.faults.take(ssp, "not_ready", business_date):
+                return not_ready()
+            rows_now = hourly_between(profile, start, end, state.seed, state.now)
+        else:
+            try:
+                business_date = dt.date.fromisoformat(date or request.args[param_of.get("date", "date")])
+            except (KeyError, ValueError):
+                return error_response(400, "invalid_request", "date=YYYY-MM-DD required")
+            try:
+                state.served_table(ssp, business_date)  # raises until the day is available
+            except ReportNotReady:
+                return not_ready()
+            rows_now = figures(profile, business_date, state.seed, state.now)
+        limit = min(PAGE_MAX, int(request.args.get("limit", PAGE_MAX)))
+        offset = _offset(request.args.get(spec.request.cursor_param or "cursor"))
+        table, stated, bad_row = state.with_content_faults(ssp, business_date, rows_now, consume=False)
+        if offset + limit >= table.num_rows:  # the last page uses up one time of each fault
+            state.with_content_faults(ssp, business_date, rows_now, consume=True)
+        page = table.slice(offset, limit).to_pylist()
+        out_rows: list[dict[str, Any]] = []
+        for index, row in enumerate(page, start=offset + 1):
+            out: dict[str, Any] = {}
+            for name, value in row.items():
+                column = by_source.get(name)
+                if column is None and name not in MONEY_SOURCES:
+                    continue
+                out[column.name if column is not None else name] = _json_value(value, column)
+            if bad_row == index and money is not None:
+                out[money.name] = "12x45"
+            out_rows.append(out)
+        next_offset = offset + len(page)
+        body: dict[str, Any] = {spec.rows_field: out_rows}
+        if spec.request.next_field:
+            body[spec.request.next_field] = _cursor(next_offset) if next_offset < table.num_rows else None
+        if spec.totals_field:
+            names = spec.totals_names
+            body[spec.totals_field] = {
+                names["rows"]: stated["rows"], names["impressions"]: stated["impressions"],
+                names["clicks"]: stated["clicks"],
+                names["revenue"]: _json_value(stated["revenue_micros"], money),
+            }
+        text_body = json.dumps(body)
+        if state.faults.take(ssp, "truncated", business_date):
+            text_body = text_body[: len(text_body) // 2]
+        return Response(text_body, mimetype=spec.content_type)
+
+    path = re.sub(r"{date}", "<date>", spec.request.path.replace("{ssp}", ssp))
+    app.add_url_rule(f"/{path}", endpoint=f"{ssp}_described_pages", view_func=report,
+                     methods=[spec.request.method])

@@ -66,7 +66,7 @@ def test_the_shipped_jp_csv_description_reads_as_the_export_is() -> None:
     (("{name: Land, to: country}", "{name: Land, to: media}"), 16, "'media' is fed by columns 1 and 3"),
     (("  - {name: Gerät, to: device}\n", ""), 12, "no column feeds ['device']"),
     (("unit: decimal,", "unit: decimal, tax: {rate: 10, when: gross},"), 20, "a fraction"),
-    (("  format: csv", "  format: xml"), 9, "only csv bodies"),
+    (("  format: csv", "  format: xml"), 9, "csv or json"),
     (("  encoding: utf-8", "  encoding: klingon"), 10, "unknown encoding"),
     (("request:", "request: [\n"), 9, "not YAML"),
 ])

@@ -25,12 +25,15 @@ import yaml
 
 # The canonical columns a report column may feed (ssp, tz_policy and lineage come from the pipeline).
 DIMENSIONS = ("media", "ad_unit", "country", "device")
-TARGETS = ("revenue_date", *DIMENSIONS, "impressions", "clicks", "revenue", "currency")
-REQUIRED_TARGETS = ("revenue_date", *DIMENSIONS, "impressions", "clicks", "revenue")
-TYPES = {"revenue_date": "date", "impressions": "integer", "clicks": "integer", "revenue": "money"}
+TARGETS = ("revenue_date", "hour", *DIMENSIONS, "impressions", "clicks", "revenue", "currency")
+REQUIRED_TARGETS = (*DIMENSIONS, "impressions", "clicks", "revenue")
+TYPES = {"revenue_date": "date", "hour": "instant", "impressions": "integer", "clicks": "integer",
+         "revenue": "money"}
+TOTALS = ("rows", "impressions", "clicks", "revenue")
 NUMBER_FORMATS = ("plain", "thousands", "decimal_comma", "thousands_decimal_comma")
 MONEY_UNITS = ("whole", "decimal", "micros")
-PLACEHOLDERS = {"ssp", "date"}
+# {date}: the revenue date; {start} and {end}: its business day as UTC instants (end exclusive).
+PLACEHOLDERS = {"ssp", "date", "start", "end"}
 STYLE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
 
@@ -66,6 +69,10 @@ class Request:
     path: str  # relative to the Connection's base_url; {ssp} and {date} filled in
     params: dict[str, str]
     not_ready_status: int
+    not_ready_code: str | None = None  # the JSON error code that, with the status, means "not ready"
+    next_field: str | None = None  # pages: the field of a page that holds the next page's cursor
+    cursor_param: str | None = None  # ... and the parameter that sends it back
+    size_param: str | None = None  # the parameter that carries the page size (a connector may lower it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +88,11 @@ class ReportStyle:
     extension: str
     columns: tuple[Column, ...]
     path: Path
+    body_format: str = "csv"
+    rows_field: str = "data"  # json: where a page's rows are
+    totals_field: str | None = None  # json: where the first page states its totals
+    totals_names: dict[str, str] = dataclasses.field(default_factory=dict)  # rows/impressions/... -> field
+    hourly: bool = False  # rows are hours: summed into business dates by their UTC instant
 
     @property
     def expected_columns(self) -> tuple[str, ...]:
@@ -170,9 +182,10 @@ def _column(doc: _Lines, value: Any, where: tuple[Any, ...]) -> Column:
         raise doc.error((*where, "unit"), f"only money has a unit, {to!r} is {kind}")
     if unit not in MONEY_UNITS:
         raise doc.error((*where, "unit"), f"{unit!r} is not one of {list(MONEY_UNITS)}")
-    if "format" in entry and kind != "date":
-        raise doc.error((*where, "format"), f"only a date has a format, {to!r} is {kind}")
-    date_format = _text(doc, entry.get("format", "%Y-%m-%d"), (*where, "format"))
+    if "format" in entry and kind not in ("date", "instant"):
+        raise doc.error((*where, "format"), f"only a date or an hour has a format, {to!r} is {kind}")
+    date_format = _text(doc, entry.get("format", "%Y-%m-%dT%H:%M:%SZ" if kind == "instant" else "%Y-%m-%d"),
+                        (*where, "format"))
     tax = None
     if "tax" in entry:
         if kind != "money":
@@ -213,7 +226,8 @@ def parse_style(path: Path, text: str | None = None) -> ReportStyle:
                             f"a header carries the Connection's login or password, not {field!r}")
     if not headers:
         raise doc.error(("auth", "headers"), "at least one header authenticates the request")
-    req = _mapping(doc, top["request"], ("request",), {"method", "path", "params", "not_ready"}, {"path"})
+    req = _mapping(doc, top["request"], ("request",), {"method", "path", "params", "not_ready", "pages"},
+                   {"path"})
     method = req.get("method", "GET")
     if method not in ("GET", "POST"):
         raise doc.error(("request", "method"), f"{method!r} is not GET or POST")
@@ -221,19 +235,34 @@ def parse_style(path: Path, text: str | None = None) -> ReportStyle:
     params = _mapping(doc, given, ("request", "params"),
                       set(given) if isinstance(given, dict) else set(), set())
     not_ready = _mapping(doc, req.get("not_ready") or {"status": 404}, ("request", "not_ready"),
-                         {"status"}, {"status"})
+                         {"status", "code"}, {"status"})
+    pages = _mapping(doc, req.get("pages") or {}, ("request", "pages"), {"next", "param", "size_param"},
+                     set())
+    if pages and not {"next", "param"} <= set(pages):
+        raise doc.error(("request", "pages"), "pages need both 'next' (the page's cursor field) and 'param'")
     if not isinstance(not_ready["status"], int) or not 400 <= not_ready["status"] < 500:
         raise doc.error(("request", "not_ready", "status"), "a 4xx status code")
     request = Request(method=method, path=_template(doc, _text(doc, req["path"], ("request", "path")),
                                                     ("request", "path")),
                       params={k: _template(doc, str(v), ("request", "params", k)) for k, v in params.items()},
-                      not_ready_status=not_ready["status"])
+                      not_ready_status=not_ready["status"],
+                      not_ready_code=str(not_ready["code"]) if "code" in not_ready else None,
+                      next_field=pages.get("next"), cursor_param=pages.get("param"),
+                      size_param=pages.get("size_param"))
     body = _mapping(doc, top["body"], ("body",),
-                    {"format", "encoding", "delimiter", "header_row", "totals_row", "content_type"},
-                    {"format"})
-    if body["format"] != "csv":
-        raise doc.error(("body", "format"), f"{body['format']!r}: only csv bodies can be described yet")
-    if body.get("header_row", True) is not True:
+                    {"format", "encoding", "delimiter", "header_row", "totals_row", "content_type", "rows",
+                     "totals"}, {"format"})
+    if body["format"] not in ("csv", "json"):
+        raise doc.error(("body", "format"), f"{body['format']!r}: a described body is csv or json")
+    json_body = body["format"] == "json"
+    for key in ("rows", "totals") if not json_body else ("delimiter", "totals_row"):
+        if key in body:
+            raise doc.error(("body", key), f"a {body['format']} body has no {key!r}")
+    totals_names: dict[str, str] = {}
+    if json_body and "totals" in body:
+        stated = _mapping(doc, body["totals"], ("body", "totals"), {"at", *TOTALS}, {"at", *TOTALS})
+        totals_names = {k: _text(doc, stated[k], ("body", "totals", k)) for k in TOTALS}
+    if not json_body and body.get("header_row", True) is not True:
         raise doc.error(("body", "header_row"), "a described CSV has a header row (the columns are named)")
     encoding = _text(doc, body.get("encoding", "utf-8"), ("body", "encoding"))
     try:
@@ -257,6 +286,8 @@ def parse_style(path: Path, text: str | None = None) -> ReportStyle:
                             f"{column.to!r} is fed by columns {seen[column.to]} and {i}")
         seen[column.to] = i
     missing = [t for t in REQUIRED_TARGETS if t not in seen]
+    if ("revenue_date" in seen) == ("hour" in seen):
+        missing.append("revenue_date or hour (one of them)")
     if missing:
         raise doc.error(("columns",), f"no column feeds {missing}")
     if len({c.name for c in columns}) != len(columns):
@@ -264,8 +295,12 @@ def parse_style(path: Path, text: str | None = None) -> ReportStyle:
     return ReportStyle(
         name=name, description=str(top.get("description", "")), headers=dict(headers), request=request,
         encoding=encoding, delimiter=delimiter, totals_label=totals_label,
-        content_type=str(body.get("content_type", f"text/csv; charset={encoding}")), extension="csv",
-        columns=columns, path=path,
+        content_type=str(body.get("content_type", "application/json" if json_body
+                                  else f"text/csv; charset={encoding}")),
+        extension="json.gz" if json_body else "csv", columns=columns, path=path,
+        body_format=body["format"], rows_field=str(body.get("rows", "data")),
+        totals_field=str(body["totals"]["at"]) if totals_names else None, totals_names=totals_names,
+        hourly="hour" in seen,
     )
 
 

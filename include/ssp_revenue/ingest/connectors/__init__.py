@@ -18,7 +18,6 @@ from ssp_revenue.ingest.connectors.base import (
 )
 from ssp_revenue.ingest.connectors.declarative import connector_for
 from ssp_revenue.ingest.connectors.file_drop import FileDropConnector
-from ssp_revenue.ingest.connectors.rest_json import RestJsonConnector
 from ssp_revenue.ingest.connectors.service_account_job import ServiceAccountJobConnector
 
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
 
 STYLES: dict[str, type[ReportConnector]] = {
     AsyncJobConnector.style: AsyncJobConnector,
-    RestJsonConnector.style: RestJsonConnector,
     FileDropConnector.style: FileDropConnector,
     ServiceAccountJobConnector.style: ServiceAccountJobConnector,
 }

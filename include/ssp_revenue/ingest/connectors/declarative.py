@@ -11,17 +11,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import gzip
 import io
+import json
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from ssp_revenue.core import schema
+from ssp_revenue.core import calendar, schema
 from ssp_revenue.core.errors import DataNotReady, MalformedReport, ValidationFailed
 from ssp_revenue.core.registry import SspConfig
-from ssp_revenue.core.styles import Column, ReportStyle
+from ssp_revenue.core.styles import DIMENSIONS, Column, ReportStyle
 from ssp_revenue.ingest import normalise
 from ssp_revenue.ingest.connectors.base import (
     FetchedReport,
@@ -41,6 +45,7 @@ _FORMATS = {
     "thousands_decimal_comma": (re.compile(r"^-?(\d{1,3}(\.\d{3})*|\d+)(,\d+)?$"), ".", ","),
 }
 MAX_MONEY = decimal.Decimal(10) ** (18 - schema.MONEY_SCALE)
+MAX_PAGES = 10_000
 
 
 def strip_tax(gross: decimal.Decimal, rate: decimal.Decimal) -> decimal.Decimal:
@@ -90,30 +95,69 @@ class DeclarativeConnector(ReportConnector):
     """A report style read by its description; subclasses only bind the description."""
 
     description: ClassVar[ReportStyle]
+    page_size: int | None = None  # pages: a smaller page than the description asks for
 
     def fetch(self, revenue_date: dt.date) -> FetchedReport:
         spec = self.description
-        values = {"ssp": self.config.name, "date": revenue_date.isoformat()}
+        tz = ZoneInfo(self.business_tz)
+        start = calendar.date_start(revenue_date, tz).strftime("%Y-%m-%dT%H:%M:%SZ")
+        end = calendar.date_start(revenue_date + dt.timedelta(days=1), tz).strftime("%Y-%m-%dT%H:%M:%SZ")
+        values = {"ssp": self.config.name, "date": revenue_date.isoformat(), "start": start, "end": end}
         headers = {header: self.credentials.login if field == "login" else self.credentials.secret
                    for header, field in spec.headers.items()}
+        params = {k: v.format(**values) for k, v in spec.request.params.items()}
+        if self.page_size is not None and spec.request.size_param:
+            params[spec.request.size_param] = str(self.page_size)
+        if spec.body_format == "csv":
+            response = self._ask(revenue_date, values, params, headers)
+            facts = {"style": self.style, "content_type": response.headers.get("Content-Type", "")}
+            return FetchedReport(self.config.name, revenue_date, ReportBody.of(response.content),
+                                 self.extension, facts)
+        pages: list[Any] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            asked = dict(params)
+            if cursor and spec.request.cursor_param:
+                asked[spec.request.cursor_param] = cursor
+            response = self._ask(revenue_date, values, asked, headers)
+            try:
+                page = response.json()
+            except ValueError:
+                # Keep what was served: the body lands raw and fails parsing with a clear error.
+                pages.append({"unparseable": response.text})
+                break
+            pages.append(page)
+            cursor = page.get(spec.request.next_field) if spec.request.next_field and isinstance(page, dict) \
+                else None
+            if not cursor:
+                break
+        envelope = {"start": start, "end": end, "business_tz": self.business_tz, "pages": pages}
+        body = gzip.compress(json.dumps(envelope, sort_keys=True).encode(), mtime=0)
+        first = pages[0] if pages and isinstance(pages[0], dict) else {}
+        facts = {"style": self.style, "pages": len(pages),
+                 "totals": first.get(spec.totals_field) if spec.totals_field else None}
+        return FetchedReport(self.config.name, revenue_date, ReportBody.of(body), self.extension, facts)
+
+    def _ask(self, revenue_date: dt.date, values: Mapping[str, str], params: dict[str, str],
+             headers: dict[str, str]) -> Any:
+        spec = self.description
         try:
-            response = self.request(spec.request.method, spec.request.path.format(**values),
-                                    revenue_date=revenue_date, headers=headers,
-                                    params={k: v.format(**values) for k, v in spec.request.params.items()})
+            return self.request(spec.request.method, spec.request.path.format(**values),
+                                revenue_date=revenue_date, headers=headers, params=params)
         except UnexpectedStatus as exc:
-            if exc.status == spec.request.not_ready_status:
+            code = spec.request.not_ready_code
+            if exc.status == spec.request.not_ready_status and code in (None, exc.code):
                 raise DataNotReady("report not ready yet", ssp=self.config.name,
                                    revenue_date=revenue_date) from None
             raise
-        facts = {"style": self.style, "content_type": response.headers.get("Content-Type", "")}
-        return FetchedReport(self.config.name, revenue_date, ReportBody.of(response.content), self.extension,
-                             facts)
 
     @classmethod
     def parse(
         cls, config: SspConfig, body: bytes, facts: Mapping[str, Any], revenue_date: dt.date
     ) -> ParsedReport:
         spec = cls.description
+        if spec.body_format == "json":
+            return cls._parse_json(config, body)
         try:
             text = body.decode(spec.encoding)
         except UnicodeDecodeError as exc:
@@ -183,6 +227,107 @@ class DeclarativeConnector(ReportConnector):
             "tz_policy": pa.repeat(pa.scalar(config.tz_policy, pa.string()), n),
         })
         return ParsedReport(normalise.conform(table), stated)
+
+
+    @classmethod
+    def _parse_json(cls, config: SspConfig, body: bytes) -> ParsedReport:
+        """The landed pages (one raw object: the range, the zone and every page as served)."""
+        spec = cls.description
+        try:
+            envelope = json.loads(normalise.decompress(body))
+            pages = envelope["pages"]
+            tz = ZoneInfo(envelope["business_tz"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise MalformedReport(f"not a landed JSON report ({exc})") from None
+        rows: list[dict[str, Any]] = []
+        for number, page in enumerate(pages, start=1):
+            if not isinstance(page, dict) or spec.rows_field not in page:
+                raise MalformedReport(f"page {number} is not a report page (truncated or an error body)")
+            rows.extend(page[spec.rows_field])
+        if rows:
+            normalise.check_columns(list(rows[0]), spec.expected_columns)
+        stated = (pages[0] or {}).get(spec.totals_field) if pages and spec.totals_field else None
+        names = spec.totals_names
+        if stated and int(stated[names["rows"]]) != len(rows):
+            raise MalformedReport(f"{len(rows)} rows served, the report states {stated[names['rows']]}")
+        table = _json_table(spec, rows)
+        if spec.hourly:
+            day = pc.cast(pc.local_timestamp(table["hour"].cast(pa.timestamp("us", tz=str(tz)))), pa.date32())
+        else:
+            day = table["revenue_date"]
+        keyed = pa.table({"revenue_date": day, **{k: table[k] for k in (*DIMENSIONS, "currency")},
+                          "impressions": table["impressions"], "clicks": table["clicks"],
+                          "revenue": table["revenue"]})
+        if spec.hourly:  # hours summed into business dates
+            grouped = keyed.group_by(["revenue_date", *DIMENSIONS, "currency"]).aggregate(
+                [("impressions", "sum"), ("clicks", "sum"), ("revenue", "sum")])
+        else:
+            grouped = keyed.rename_columns([f"{c}_sum" if c in ("impressions", "clicks", "revenue") else c
+                                            for c in keyed.column_names])
+        n = grouped.num_rows
+        out = pa.table({
+            "revenue_date": grouped["revenue_date"],
+            "ssp": pa.repeat(pa.scalar(config.name, pa.string()), n),
+            **{k: grouped[k] for k in DIMENSIONS},
+            "impressions": grouped["impressions_sum"], "clicks": grouped["clicks_sum"],
+            "revenue": grouped["revenue_sum"].cast(schema.MONEY),
+            "currency": grouped["currency"],
+            "tz_policy": pa.repeat(pa.scalar(config.tz_policy, pa.string()), n),
+        })
+        totals = None
+        if stated:
+            totals = {"impressions": int(stated[names["impressions"]]),
+                      "clicks": int(stated[names["clicks"]]),
+                      "revenue": decimal.Decimal(str(stated[names["revenue"]]))}
+        return ParsedReport(normalise.conform(out), totals)
+
+
+def _json_table(spec: ReportStyle, rows: list[dict[str, Any]]) -> pa.Table:
+    """Strict typing of the JSON rows; a bad value names its row (1-based, across pages)."""
+    columns: dict[str, list[Any]] = {c.to: [] for c in spec.columns}
+    for number, row in enumerate(rows, start=1):
+        for column in spec.columns:
+            value = row.get(column.name)
+            if value is None or isinstance(value, bool):
+                raise MalformedReport(f"field {column.name!r} missing or null", row=number)
+            columns[column.to].append(value)
+    out: dict[str, pa.Array] = {}
+    for column in spec.columns:
+        values = columns[column.to]
+        if column.kind in ("instant", "date"):
+            try:
+                parsed = pc.strptime(pa.array(values, pa.string()), format=column.format, unit="us")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                _first_bad(values, lambda v, f=column.format: dt.datetime.strptime(v, f), column.name)
+                raise
+            if column.kind == "instant":
+                out[column.to] = pc.assume_timezone(parsed, "UTC")
+            else:
+                out[column.to] = pc.cast(parsed, pa.date32())
+        elif column.kind == "integer":
+            if not all(isinstance(v, int) for v in values):
+                _first_bad(values, lambda v: v if isinstance(v, int) else int("x"), column.name)
+            out[column.to] = pa.array(values, pa.int64())
+        elif column.kind == "money":
+            texts = [str(v) for v in values]
+            try:
+                out[column.to] = pc.cast(pa.array(texts, pa.string()), schema.MONEY)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                _first_bad(texts, lambda v, c=column: read_money(c, v, 0), column.name)
+                raise
+        else:
+            out[column.to] = pa.array([str(v) for v in values], pa.string())
+    if "currency" not in out:
+        raise MalformedReport("a JSON report names the currency of its rows (a 'currency' column)")
+    return pa.table(out)
+
+
+def _first_bad(values: list[Any], check: Any, name: str) -> None:
+    for number, value in enumerate(values, start=1):
+        try:
+            check(value)
+        except (ValueError, TypeError, decimal.InvalidOperation, MalformedReport):
+            raise MalformedReport(f"field {name!r}: {value!r} is not valid", row=number) from None
 
 
 _CLASSES: dict[str, type[DeclarativeConnector]] = {}
