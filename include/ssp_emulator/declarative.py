@@ -94,12 +94,7 @@ def register_described(app: Flask, state: EmulatorState, ssp: str, spec: ReportS
     date_param = next((k for k, v in spec.request.params.items() if v == "{date}"), None)
 
     def report(date: str | None = None) -> Response:
-        profile = state.profile(ssp)
-        for header, field in spec.headers.items():
-            expected = profile.client_id if field == "login" else profile.client_secret
-            if request.headers.get(header) != expected:
-                return _unauthorized()
-        if state.faults.take(ssp, "revoked_credentials"):
+        if not _authorized(state, ssp, spec):
             return _unauthorized()
         try:
             day = dt.date.fromisoformat(date if date is not None else request.args[date_param or "date"])
