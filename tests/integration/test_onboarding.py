@@ -111,19 +111,22 @@ def test_ssp_new_writes_a_candidate_no_dag_reads_and_a_connection_template(lake_
         c.name for c in lake_env.registry]
     candidate, live = onboarding.find_config(settings, "kaisha")
     assert (candidate.style, candidate.connection_id, live) == ("jp_csv", "ssp_kaisha", False)
+    assert candidate.tz_policy == "business_zone"
     assert registry.load_registry(entries)[-1] == candidate
     filled = json.loads(template.read_text())
     assert filled["conn_type"] == "http" and filled["password"].startswith("<")
     with pytest.raises(onboarding.OnboardingError, match="not filled in"):
         onboarding.credentials_from_connection(filled)
 
+    hourly, _ = onboarding.new_candidate(settings, "stunde", "rest_json", timezone="UTC", currency="USD")
+    assert registry.load_registry(hourly)[-1].tz_policy == "hourly_rebucketed"
     with pytest.raises(onboarding.OnboardingError, match="already has an entry"):
         onboarding.new_candidate(settings, "kaisha", "jp_csv", timezone="Asia/Tokyo", currency="JPY")
     with pytest.raises(onboarding.OnboardingError, match="no report style"):
         onboarding.new_candidate(settings, "other", "xml_soap", timezone="UTC", currency="USD")
     with pytest.raises(onboarding.OnboardingError, match="ISO 4217"):
         onboarding.new_candidate(settings, "other", "rest_json", timezone="UTC", currency="dollars")
-    assert [c.name for c in registry.load_registry(entries)] == ["kaisha"]
+    assert [c.name for c in registry.load_registry(entries)] == ["kaisha", "stunde"]
 
 
 def test_the_cli_dry_run_prints_the_figures_and_exits_zero(lake_env: Lake, emulator: Any) -> None:

@@ -165,7 +165,7 @@ def new_candidate(settings: Settings, name: str, like: str, *, timezone: str,
         raise OnboardingError(f"ssp {name!r} already has an entry", "choose another name or edit that entry")
     entry: dict[str, Any] = {
         "name": name, "style": like, "connection_id": f"ssp_{name}", "timezone": timezone,
-        "currency": currency, "available_after": "D+1 06:00", "tz_policy": "business_zone",
+        "currency": currency, "available_after": "D+1 06:00", "tz_policy": _tz_policy(like, timezone),
         "restatement_horizon_hours": 48,
     }
     path = candidates_path(settings)
@@ -190,6 +190,14 @@ def new_candidate(settings: Settings, name: str, like: str, *, timezone: str,
     template.write_text(json.dumps({"conn_type": "http", "login": login, "password": password,
                                     "extra": extra}, indent=2) + "\n")
     return path, template
+
+
+def _tz_policy(style: str, timezone: str) -> str:
+    """Hourly reports are re-bucketed; a daily one in another zone books its own day."""
+    described = styles.load_style(style)
+    if style in ("service_account_job",) or (described is not None and described.hourly):
+        return "hourly_rebucketed"
+    return "business_zone" if timezone == "Asia/Tokyo" else "ssp_date"
 
 
 def credentials_from_connection(data: dict[str, Any]) -> Credentials:
