@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
 from ssp_emulator import text
 from ssp_emulator.figures import figures, hourly_between
@@ -64,7 +64,7 @@ def _money(micros: pa.Array | pa.ChunkedArray, column: Column) -> pa.Array:
     return pc.if_else(pc.less(numbers, 0), pc.binary_join_element_wise("-", body, ""), body)
 
 
-def _render(name: str, values: pa.ChunkedArray, column: Column | None) -> pa.Array:
+def _render(values: pa.ChunkedArray, column: Column | None) -> pa.Array:
     if column is None:
         return pc.cast(values, pa.string())
     if column.kind == "date":
@@ -95,7 +95,7 @@ def register_described(app: Flask, state: EmulatorState, ssp: str, spec: ReportS
 
     def report(date: str | None = None) -> Response:
         if not _authorized(state, ssp, spec):
-            return _unauthorized()
+            return error_response(401, "unauthorized", "invalid credentials")
         try:
             day = dt.date.fromisoformat(date if date is not None else request.args[date_param or "date"])
         except (KeyError, ValueError):
@@ -110,7 +110,7 @@ def register_described(app: Flask, state: EmulatorState, ssp: str, spec: ReportS
         totals: list[str] = []
         for position, name in enumerate(names):
             column = by_source.get(name) or (by_source.get("revenue_micros") if name == "revenue" else None)
-            rendered = _render(name, table[name], column)
+            rendered = _render(table[name], column)
             if name in MONEY_SOURCES and bad_row is not None:
                 rendered = text.with_cell(rendered, bad_row - 1, "12x45")
             cells.append(rendered)
@@ -136,12 +136,6 @@ def register_described(app: Flask, state: EmulatorState, ssp: str, spec: ReportS
 
     app.add_url_rule(f"/{path}", endpoint=f"{ssp}_described_report", view_func=report,
                      methods=[spec.request.method])
-
-
-def _unauthorized() -> Response:
-    response = jsonify(error="unauthorized")
-    response.status_code = 401
-    return response
 
 
 def _authorized(state: EmulatorState, ssp: str, spec: ReportStyle) -> bool:

@@ -82,6 +82,10 @@ class OnboardingError(Exception):
         self.fix = fix
 
 
+class UnknownSsp(OnboardingError):
+    """Neither registry file has the SSP: what ``ssp new`` expects, and ``ssp check`` refuses."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DryRun:
     """What ``ssp check`` found; nothing of it was written anywhere."""
@@ -140,7 +144,7 @@ def find_config(settings: Settings, name: str) -> tuple[SspConfig, bool]:
         for config in entries:
             if config.name == name:
                 return config, live
-    raise OnboardingError(f"ssp {name!r} is in neither {live_path.name} nor {CANDIDATES}",
+    raise UnknownSsp(f"ssp {name!r} is in neither {live_path.name} nor {CANDIDATES}",
                           f"ssp-revenue ssp new {name} --like <style> (styles: {', '.join(known_styles())})")
 
 
@@ -158,9 +162,8 @@ def new_candidate(settings: Settings, name: str, like: str, *, timezone: str,
         raise OnboardingError(f"no report style {like!r}", f"--like one of {', '.join(known_styles())}")
     try:
         find_config(settings, name)
-    except OnboardingError as exc:
-        if "is in neither" not in exc.problem:
-            raise
+    except UnknownSsp:
+        pass
     else:
         raise OnboardingError(f"ssp {name!r} already has an entry", "choose another name or edit that entry")
     entry: dict[str, Any] = {
