@@ -114,7 +114,7 @@ def test_a_month_closes_once_from_frozen_figures_and_its_report_matches(
     assert (again.state, again.issue, again.csv, again.manifest) == ("already_closed", 1, first.csv,
                                                                    first.manifest)
     # A statement computed afresh is byte-identical too.
-    fresh = close.statement(MONTH, SSPS, settings=env.settings, s3=env.services.s3,
+    fresh = close.month_figures(MONTH, SSPS, settings=env.settings, s3=env.services.s3,
                             catalog=env.services.catalog, inputs=inputs)
     assert fresh.csv_bytes() == first.csv
     assert fresh.csv_bytes(bom=True) == b"\xef\xbb\xbf" + first.csv

@@ -5,7 +5,13 @@ For month M, per (allocation target, SSP):
 - ``adjustments_jpy``: every adjustment batch *detected* during M (in the
   business zone), whatever its revenue date, split by the rules in effect on its
   revenue date at that date's FX rate (largest remainder per batch);
-- ``total_jpy`` = frozen_jpy + adjustments_jpy.
+- ``trueup_jpy``: the month's statement true-up (allocation_trueup), once the
+  SSP's statement for M is reconciled within tolerance;
+- ``total_jpy`` = frozen_jpy + adjustments_jpy + trueup_jpy.
+
+A batch whose revenue date is in a month with a true-up is not booked: that
+month's statement already pays it (the true-up is paid - frozen). A month
+closed before its statements arrived is reissued as they are booked.
 
 The close refuses, listing every gap, while a date of M is not frozen or not
 allocated. Its CSV is a pure function of the lake, so running it again gives the
@@ -29,16 +35,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ssp_revenue.allocate import tables
+from ssp_revenue.allocate import tables, trueup
 from ssp_revenue.allocate.rules import allocate_day
 from ssp_revenue.core import calendar
+from ssp_revenue.core.calendar import Month as Month  # re-exported: callers name close.Month
 from ssp_revenue.core.errors import PipelineError, Reason
 from ssp_revenue.core.settings import Settings
 from ssp_revenue.finalize import adjustments, freeze
 from ssp_revenue.lake import store
 from ssp_revenue.lake.catalog import GlueCatalog
 
-COLUMNS = ("target", "ssp", "frozen_jpy", "adjustments_jpy", "total_jpy")
+COLUMNS = ("target", "ssp", "frozen_jpy", "adjustments_jpy", "trueup_jpy", "total_jpy")
 HEADER = """\
 # ssp-revenue monthly accounting export for {month}
 # One row per allocation target and SSP. Amounts are whole Japanese yen (integers).
@@ -47,8 +54,11 @@ HEADER = """\
 # frozen_jpy: revenue frozen for revenue dates {first} to {last},
 #   split by the allocation rules in effect on each date (allocation_final)
 # adjustments_jpy: restatements detected during {month} (any revenue date),
-#   split the same way and booked to {month}
-# total_jpy: frozen_jpy + adjustments_jpy
+#   split the same way and booked to {month}; none for a date whose month has
+#   a true-up (its statement pays it)
+# trueup_jpy: what the SSP's statement for {month} pays beyond frozen_jpy,
+#   split in proportion to frozen_jpy (allocation_trueup); 0 until it is booked
+# total_jpy: frozen_jpy + adjustments_jpy + trueup_jpy
 # Rounding: per SSP and date (and per adjustment batch) the exact JPY amount is
 #   rounded half-to-even, then split by the largest-remainder method.
 """
@@ -62,52 +72,16 @@ class NotClosable(PipelineError):
 
 
 @dataclasses.dataclass(frozen=True)
-class Month:
-    year: int
-    month: int
-
-    @classmethod
-    def parse(cls, text: str) -> Month:
-        try:
-            first = dt.date.fromisoformat(text + "-01")
-        except ValueError:
-            raise ValueError(f"month must be YYYY-MM, got {text!r}") from None
-        return cls(first.year, first.month)
-
-    @classmethod
-    def before(cls, day: dt.date) -> Month:
-        last = day.replace(day=1) - dt.timedelta(days=1)
-        return cls(last.year, last.month)
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    @property
-    def first(self) -> dt.date:
-        return dt.date(self.year, self.month, 1)
-
-    @property
-    def last(self) -> dt.date:
-        return self.next().first - dt.timedelta(days=1)
-
-    def next(self) -> Month:
-        return Month(self.year + self.month // 12, self.month % 12 + 1)
-
-    def dates(self, start: dt.date | None = None) -> list[dt.date]:
-        first = max(self.first, start) if start else self.first
-        return calendar.dates_between(first, self.last)
-
-
-@dataclasses.dataclass(frozen=True)
-class Statement:
+class MonthFigures:
     """A month's figures, before they are written anywhere."""
 
     month: Month
     dates: list[dt.date]
-    rows: list[dict[str, Any]]  # target, ssp, frozen_jpy, adjustments_jpy, total_jpy
+    rows: list[dict[str, Any]]  # target, ssp, frozen_jpy, adjustments_jpy, trueup_jpy, total_jpy
     rules_versions: list[str]
     frozen_versions: dict[str, str]  # "ssp/date" -> frozen source version
     adjustment_batches: list[str]
+    statements: dict[str, str] = dataclasses.field(default_factory=dict)  # ssp -> statement trued up
 
     def totals(self) -> dict[str, int]:
         return {c: sum(int(r[c]) for r in self.rows) for c in COLUMNS[2:]}
@@ -167,10 +141,10 @@ def adjustments_detected(
     return found
 
 
-def statement(
+def month_figures(
     month: Month, ssps: list[str], *, settings: Settings, s3: Any, catalog: GlueCatalog,
     inputs: tables.AllocationInputs,
-) -> Statement:
+) -> MonthFigures:
     """The month's figures; NotClosable lists every (SSP, date) not frozen or not allocated."""
     dates = month.dates(settings.start_date)
     missing: list[str] = []
@@ -200,8 +174,17 @@ def statement(
     booked: dict[tuple[str, str], int] = {}
     batches: list[str] = []
     problems: list[str] = []
+    paid: dict[tuple[str, Month], trueup.Booked | None] = {}
+
+    def trued_up(ssp: str, month: Month) -> trueup.Booked | None:
+        if (ssp, month) not in paid:
+            paid[(ssp, month)] = trueup.booked(month, ssp, s3=s3, catalog=catalog)
+        return paid[(ssp, month)]
+
     for ssp, day, sequence, rows in adjustments_detected(
             (start, end), ssps, settings=settings, s3=s3, catalog=catalog, earliest=earliest):
+        if trued_up(ssp, Month(day.year, day.month)) is not None:
+            continue  # its month's statement pays it
         try:
             parts = batch_yen(rows, ssp, day, str(rows["currency"][0].as_py()), inputs)
         except (PipelineError, LookupError) as exc:
@@ -213,11 +196,20 @@ def statement(
     if problems:
         raise NotClosable(f"{month} cannot be closed: adjustments cannot be allocated", problems)
 
+    lines: dict[tuple[str, str], int] = {}
+    statements: dict[str, str] = {}
+    for ssp in ssps:
+        found = trued_up(ssp, month)
+        if found is not None:
+            statements[ssp] = found.statement_id
+            for target, yen in found.by_target.items():
+                lines[(target, ssp)] = lines.get((target, ssp), 0) + yen
     rows = []
-    for target, ssp in sorted(set(frozen) | set(booked)):
-        f, a = frozen.get((target, ssp), 0), booked.get((target, ssp), 0)
-        rows.append({"target": target, "ssp": ssp, "frozen_jpy": f, "adjustments_jpy": a, "total_jpy": f + a})
-    return Statement(month, dates, rows, sorted(rules), versions, batches)
+    for target, ssp in sorted(set(frozen) | set(booked) | set(lines)):
+        f, a, t = frozen.get((target, ssp), 0), booked.get((target, ssp), 0), lines.get((target, ssp), 0)
+        rows.append({"target": target, "ssp": ssp, "frozen_jpy": f, "adjustments_jpy": a, "trueup_jpy": t,
+                     "total_jpy": f + a + t})
+    return MonthFigures(month, dates, rows, sorted(rules), versions, batches, statements)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,7 +243,7 @@ def read_issue(s3: Any, bucket: str, month: Month, issue: int) -> tuple[bytes, d
     return body, manifest
 
 
-def _manifest(found: Statement, body: bytes, issue: int, now: dt.datetime,
+def _manifest(found: MonthFigures, body: bytes, issue: int, now: dt.datetime,
               previous: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "month": str(found.month),
@@ -266,6 +258,7 @@ def _manifest(found: Statement, body: bytes, issue: int, now: dt.datetime,
         "rules_versions": found.rules_versions,
         "frozen_versions": found.frozen_versions,
         "adjustment_batches": found.adjustment_batches,
+        "statements": found.statements,
         "closed_at": now.isoformat(),
         "replaces_issue": previous["issue"] if previous else None,
         "replaces_sha256": previous["sha256"] if previous else None,
@@ -277,7 +270,7 @@ def close_month(
     inputs: tables.AllocationInputs, now: dt.datetime, reissue: bool = False,
 ) -> Issue:
     """Close a month once; the same figures again return the issue on record."""
-    found = statement(month, ssps, settings=settings, s3=s3, catalog=catalog, inputs=inputs)
+    found = month_figures(month, ssps, settings=settings, s3=s3, catalog=catalog, inputs=inputs)
     body = found.csv_bytes()
     bucket = settings.bucket
     on_record = issues(s3, bucket, month)

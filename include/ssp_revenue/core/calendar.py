@@ -121,3 +121,40 @@ class Availability:
         tz = ZoneInfo(self.zone) if self.zone else business_tz
         day = revenue_date + dt.timedelta(days=self.days)
         return dt.datetime.combine(day, self.at, tzinfo=tz).astimezone(dt.UTC)
+
+
+@dataclasses.dataclass(frozen=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        try:
+            first = dt.date.fromisoformat(text + "-01")
+        except ValueError:
+            raise ValueError(f"month must be YYYY-MM, got {text!r}") from None
+        return cls(first.year, first.month)
+
+    @classmethod
+    def before(cls, day: dt.date) -> Month:
+        last = day.replace(day=1) - dt.timedelta(days=1)
+        return cls(last.year, last.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def first(self) -> dt.date:
+        return dt.date(self.year, self.month, 1)
+
+    @property
+    def last(self) -> dt.date:
+        return self.next().first - dt.timedelta(days=1)
+
+    def next(self) -> Month:
+        return Month(self.year + self.month // 12, self.month % 12 + 1)
+
+    def dates(self, start: dt.date | None = None) -> list[dt.date]:
+        first = max(self.first, start) if start else self.first
+        return dates_between(first, self.last)

@@ -27,6 +27,10 @@ class Reason(enum.StrEnum):
     MISSING_REFERENCE = "missing_reference_data"  # an FX rate or delivery metric for the date
     RULES = "allocation_rules_invalid"
     NOT_CLOSABLE = "month_not_closable"
+    STATEMENT_REJECTED = "statement_rejected"  # a statement that failed validation: quarantined
+    STATEMENT_VARIANCE = "statement_variance"  # paid differs from frozen + adjustments beyond tolerance
+    STATEMENT_OVERDUE = "statement_overdue"  # nothing arrived by expected day + grace
+    STATEMENT_CORRECTED = "statement_corrected"  # a corrected statement changes a closed month
 
 
 class PipelineError(Exception):
@@ -123,3 +127,9 @@ class StorageError(PipelineError):
 
 class FreezeProblem(PipelineError):
     """Freezing could not (yet) give a date its final figures; ``reason`` says why."""
+
+
+class StatementRejected(PipelineError):
+    """A monthly statement that cannot be used: it names the SSP, month, file and line."""
+
+    reason = Reason.STATEMENT_REJECTED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,6 +15,48 @@ from ssp_revenue.core.schema import TZ_POLICIES
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+STATEMENT_SOURCES = ("api", "file_drop", "upload")
+STATEMENT_FORMATS = ("json", "csv")
+
+
+@dataclasses.dataclass(frozen=True)
+class StatementTerms:
+    """How an SSP's monthly statement arrives and how far it may differ from what we froze."""
+
+    source: str  # api: its report API serves it; file_drop: its bucket; upload: an operator loads it
+    account: str  # our publisher account at the SSP: a statement for another is refused
+    expected_day: int = 2  # day of the next month it is normally issued (business zone)
+    grace_days: int = 5  # after expected_day, then overdue
+    tolerance_pct: decimal.Decimal = decimal.Decimal(5)  # |variance| / reported within this: a true-up
+    format: str = "json"
+
+    @classmethod
+    def parse(cls, where: str, data: object) -> StatementTerms:
+        if not isinstance(data, dict):
+            raise RegistryError(f"{where}: statement: expected a mapping")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise RegistryError(f"{where}: statement: unknown keys {sorted(unknown)}")
+        values = dict(data)
+        try:
+            values["tolerance_pct"] = decimal.Decimal(str(values.get("tolerance_pct", 5)))
+            terms = cls(**values)
+        except (TypeError, decimal.InvalidOperation) as exc:
+            raise RegistryError(f"{where}: statement: {exc}") from None
+        if terms.source not in STATEMENT_SOURCES:
+            raise RegistryError(f"{where}: statement.source {terms.source!r} not one of {STATEMENT_SOURCES}")
+        if terms.format not in STATEMENT_FORMATS:
+            raise RegistryError(f"{where}: statement.format {terms.format!r} not in {STATEMENT_FORMATS}")
+        if not 1 <= int(terms.expected_day) <= 28 or int(terms.grace_days) < 0:
+            raise RegistryError(f"{where}: statement.expected_day must be 1..28 and grace_days >= 0")
+        if not decimal.Decimal(0) <= terms.tolerance_pct <= decimal.Decimal(100):
+            raise RegistryError(f"{where}: statement.tolerance_pct must be 0..100")
+        if not terms.account:
+            raise RegistryError(f"{where}: statement.account is required")
+        return terms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +75,7 @@ class SspConfig:
     # business day of the same date (daily-only reports in another zone).
     tz_policy: str = "business_zone"
     options: dict[str, object] = dataclasses.field(default_factory=dict)
+    statement: StatementTerms | None = None  # None: no monthly statement is reconciled
 
     @property
     def tz(self) -> ZoneInfo:
@@ -57,6 +101,8 @@ def load_registry(path: Path) -> list[SspConfig]:
         unknown = set(entry) - known
         if unknown:
             raise RegistryError(f"{where}: unknown keys {sorted(unknown)}")
+        if "statement" in entry:
+            entry = {**entry, "statement": StatementTerms.parse(where, entry["statement"])}
         try:
             config = SspConfig(**entry)
         except TypeError as exc:

@@ -165,6 +165,75 @@ INCIDENTS = pa.schema(
     ]
 )
 
+# Monthly statements, one row per statement line; partition revenue_date = the month's first day.
+# Every accepted statement of the month is kept; ``is_current`` marks the one in force.
+STATEMENTS = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("month", pa.string(), nullable=False),
+        pa.field("statement_id", pa.string(), nullable=False),
+        pa.field("replaces", pa.string()),
+        pa.field("account", pa.string(), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("payment_fx_rate", pa.decimal128(18, 6)),
+        pa.field("issued_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("for_month", pa.string(), nullable=False),
+        pa.field("description", pa.string(), nullable=False),
+        pa.field("amount", MONEY, nullable=False),
+        pa.field("statement_total", MONEY, nullable=False),
+        pa.field("is_current", pa.bool_(), nullable=False),
+        pa.field("source_version", pa.string(), nullable=False),
+        pa.field("fetched_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("raw_object", pa.string(), nullable=False),
+    ]
+)
+
+# Per (SSP, month): what we froze (+ adjustments) against what the current statement pays.
+STATEMENT_RECONCILIATION = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("month", pa.string(), nullable=False),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("statement_id", pa.string(), nullable=False),
+        pa.field("statement_currency", pa.string(), nullable=False),
+        pa.field("frozen", MONEY, nullable=False),
+        pa.field("adjustments", MONEY, nullable=False),
+        pa.field("reported", MONEY, nullable=False),
+        pa.field("paid", MONEY, nullable=False),
+        pa.field("variance", MONEY, nullable=False),
+        pa.field("variance_share", pa.decimal128(18, 6), nullable=False),
+        pa.field("frozen_jpy", YEN, nullable=False),
+        pa.field("adjustments_jpy", YEN, nullable=False),
+        pa.field("reported_jpy", YEN, nullable=False),
+        pa.field("paid_jpy", YEN, nullable=False),
+        pa.field("variance_jpy", YEN, nullable=False),
+        pa.field("tolerance_pct", pa.decimal128(18, 6), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # within_tolerance | beyond_tolerance
+        pa.field("explanation", pa.string(), nullable=False),
+        pa.field("reconciled_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
+# The month-level true-up per allocation target: allocation_final + trueup_jpy = the statement in yen.
+ALLOCATION_TRUEUP = pa.schema(
+    [
+        pa.field("revenue_date", pa.date32(), nullable=False),
+        pa.field("ssp", pa.string(), nullable=False),
+        pa.field("month", pa.string(), nullable=False),
+        pa.field("target", pa.string(), nullable=False),
+        pa.field("frozen_jpy", YEN, nullable=False),
+        pa.field("trueup_jpy", YEN, nullable=False),
+        pa.field("paid_jpy", YEN, nullable=False),
+        pa.field("statement_id", pa.string(), nullable=False),
+        pa.field("source_version", pa.string(), nullable=False),
+    ]
+)
+
+
 def data_columns(schema: pa.Schema) -> pa.Schema:
     """The columns a Glue table declares, partition keys excluded."""
     return pa.schema([f for f in schema if f.name not in PARTITION_KEYS])

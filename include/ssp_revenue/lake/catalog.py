@@ -33,6 +33,9 @@ TABLES: dict[str, pa.Schema] = {
     "allocation_final": schema.ALLOCATION_FINAL,
     "allocation_changes": schema.ALLOCATION_CHANGES,
     "incidents": schema.INCIDENTS,
+    "statements": schema.STATEMENTS,
+    "statement_reconciliation": schema.STATEMENT_RECONCILIATION,
+    "allocation_trueup": schema.ALLOCATION_TRUEUP,
 }
 
 

@@ -268,7 +268,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         status = f"Closed, issue {on_record[-1]}"
     else:
         try:
-            found = close.statement(month, names, settings=settings, s3=services.s3,
+            found = close.month_figures(month, names, settings=settings, s3=services.s3,
                                     catalog=services.catalog, inputs=inputs)
         except close.NotClosable as exc:
             print(str(exc), file=sys.stderr)
