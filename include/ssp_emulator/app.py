@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from ssp_emulator import async_job, file_drop, service_account_job
-from ssp_emulator.declarative import register_described
+from ssp_emulator import async_job, file_drop, service_account_job, statements
+from ssp_emulator.declarative import refusal, register_described
 from ssp_emulator.faults import Fault
 from ssp_emulator.figures import totals
 from ssp_emulator.state import EmulatorState
@@ -89,6 +90,7 @@ def create_app(state: EmulatorState | None = None) -> Flask:
             state.faults.clear()
             state.jobs.clear()
             state.tokens.clear()
+            state.statement_plans.clear()
         file_drop.clear(state)
         return jsonify(ok=True)
 
@@ -111,8 +113,11 @@ def create_app(state: EmulatorState | None = None) -> Flask:
 
     @app.get("/_control/truth")
     def truth() -> Response:
-        """The exact figures the emulator serves for (ssp, date) at a clock time."""
+        """The exact figures the emulator serves for (ssp, date) at a clock time; or, with
+        ``statement=YYYY-MM``, what each of that month's statements should reconcile to."""
         ssp = request.args["ssp"]
+        if "statement" in request.args:
+            return jsonify(statements.truth(state, ssp, request.args["statement"]))
         day = dt.date.fromisoformat(request.args["date"])
         at = parse_instant(request.args["at"]) if "at" in request.args else None
         table = state.truth(ssp, day, at)
@@ -141,13 +146,18 @@ def create_app(state: EmulatorState | None = None) -> Flask:
             time.sleep(float(fault.params.get("seconds", 3)))
         return None
 
+    statements.control(app, state)
     for name, emulated in state.profiles.items():
         register = STYLE_ROUTES.get(emulated.style)
         if register is not None:
             register(app, state, name)
+            if emulated.style == "async_job":
+                statements.register(app, state, name,
+                                    functools.partial(async_job.bearer_refusal, state, name))
             continue
         described = load_style(emulated.style)  # a style described in YAML: served from its description
         if described is None:
             raise ValueError(f"emulated ssp {name!r} has unknown style {emulated.style!r}")
         register_described(app, state, name, described)
+        statements.register(app, state, name, functools.partial(refusal, state, name, described))
     return app

@@ -19,19 +19,24 @@ from ssp_emulator.state import EmulatorState, Job, ReportNotReady
 TOKEN_TTL = dt.timedelta(hours=1)
 
 
+def bearer_refusal(state: EmulatorState, ssp: str) -> Response | None:
+    """The 401 for a request without a live token of this SSP; None when it may pass."""
+    header = request.headers.get("Authorization", "")
+    token = header.removeprefix("Bearer ").strip()
+    with state.lock:
+        entry = state.tokens.get(token)
+    if state.faults.take(ssp, "revoked_credentials") or entry is None or entry[0] != ssp:
+        return error_response(401, "invalid_token", "unknown or revoked token")
+    if entry[1] <= state.now:
+        return error_response(401, "token_expired", "access token expired")
+    return None
+
+
 def register(app: Flask, state: EmulatorState, ssp: str) -> None:
     base = f"/{ssp}"
 
     def authorised() -> Response | None:
-        header = request.headers.get("Authorization", "")
-        token = header.removeprefix("Bearer ").strip()
-        with state.lock:
-            entry = state.tokens.get(token)
-        if state.faults.take(ssp, "revoked_credentials") or entry is None or entry[0] != ssp:
-            return error_response(401, "invalid_token", "unknown or revoked token")
-        if entry[1] <= state.now:
-            return error_response(401, "token_expired", "access token expired")
-        return None
+        return bearer_refusal(state, ssp)
 
     @app.post(base + "/oauth2/token", endpoint=f"{ssp}_token")
     def token() -> Response:

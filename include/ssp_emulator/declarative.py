@@ -138,6 +138,13 @@ def register_described(app: Flask, state: EmulatorState, ssp: str, spec: ReportS
                      methods=[spec.request.method])
 
 
+def refusal(state: EmulatorState, ssp: str, spec: ReportStyle) -> Response | None:
+    """The 401 for a request without this SSP's credentials; None when it may pass."""
+    if _authorized(state, ssp, spec):
+        return None
+    return error_response(401, "unauthorized", "invalid credentials")
+
+
 def _authorized(state: EmulatorState, ssp: str, spec: ReportStyle) -> bool:
     profile = state.profile(ssp)
     for header, field in spec.headers.items():

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from flask import Flask, Response, jsonify
 
+from ssp_emulator import statements
 from ssp_emulator.http import decimal_text
 from ssp_emulator.state import EmulatorState, ReportNotReady
 
@@ -95,6 +96,7 @@ def deliver_all(state: EmulatorState) -> int:
     for profile in drops:
         for back in range(DELIVERY_DAYS, -1, -1):
             delivered += deliver(state, profile.name, today - dt.timedelta(days=back), s3)
+        delivered += statements.deliver(state, profile.name, s3, DROP_BUCKET)
     return delivered
 
 

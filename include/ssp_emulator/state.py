@@ -65,6 +65,7 @@ class EmulatorState:
         self.faults = FaultBoard()
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.tokens: dict[str, tuple[str, dt.datetime]] = {}
+        self.statement_plans: dict[tuple[str, str], dict[str, Any]] = {}  # (ssp, month) -> variant
         self._ids = itertools.count(1)
 
     def next_id(self, prefix: str) -> str:

@@ -39,6 +39,9 @@ class Settings:
     end_date: dt.date | None = None
     # Day of the month (business zone) on which the previous month is closed.
     close_day: int = 3
+    # How many ended months the statements run reconciles each day (a correction
+    # or a late statement for an older month is loaded with ``statement load``).
+    statement_months: int = 3
     # Airflow catchup for the daily DAG: off, since each run re-fetches every date
     # still due and missed intervals need no runs of their own.
     catchup: bool = False
@@ -104,7 +107,7 @@ class Settings:
                 continue
             if field.name in ("freeze_hours", "refetch_days", "grace_hours", "adjustment_days",
                               "restatement_alert_jpy", "close_day", "retry_delay_seconds",
-                              "fetch_chances", "reader_grace_days"):
+                              "fetch_chances", "reader_grace_days", "statement_months"):
                 values[field.name] = int(raw)
             elif field.name == "restatement_alert_pct":
                 values[field.name] = float(raw)

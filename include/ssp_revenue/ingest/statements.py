@@ -187,10 +187,10 @@ def validate(statement: Statement, config: SspConfig, *, expected_month: Month, 
         raise reader.fail("the registry declares no statement for this SSP")
     if statement.account != terms.account:
         raise reader.fail(f"account {statement.account!r} is not ours at {config.name} ({terms.account!r})")
+    if statement.month.next().first > today:
+        raise reader.fail(f"it is for {statement.month}, which has not ended yet (today is {today})")
     if statement.month != expected_month:
         raise reader.fail(f"it is for {statement.month}, not {expected_month}")
-    if statement.month.next().first > today:
-        raise reader.fail(f"{statement.month} has not ended yet (today is {today})")
     if statement.currency not in (config.currency, "JPY"):
         raise reader.fail(f"currency {statement.currency} is neither {config.currency} nor JPY")
     if statement.currency != config.currency and not statement.payment_fx_rate:

@@ -60,6 +60,10 @@ EVIDENCE_STEP = {
     Reason.RULES: "allocate",
     Reason.NOT_CLOSABLE: "close",
     Reason.LARGE_RESTATEMENT: "adjust",
+    Reason.STATEMENT_REJECTED: "statement",
+    Reason.STATEMENT_VARIANCE: "statement",
+    Reason.STATEMENT_OVERDUE: "statement",
+    Reason.STATEMENT_CORRECTED: "reissue",
 }
 
 

@@ -27,6 +27,10 @@ _ALWAYS_ACTIONABLE = frozenset(
         Reason.LARGE_RESTATEMENT,
         Reason.RULES,
         Reason.NOT_CLOSABLE,
+        Reason.STATEMENT_REJECTED,
+        Reason.STATEMENT_VARIANCE,
+        Reason.STATEMENT_OVERDUE,
+        Reason.STATEMENT_CORRECTED,
     }
 )
 # Reasons a later fetch of the same date can heal.

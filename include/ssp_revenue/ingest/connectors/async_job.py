@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from ssp_revenue.core import schema
+from ssp_revenue.core.calendar import Month
 from ssp_revenue.core.errors import AuthError, DataNotReady, FetchTimeout, MalformedReport, ServerError
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.ingest import normalise
@@ -73,6 +74,9 @@ class AsyncJobConnector(StreamedConnector):
             lifetime = max(0, int(body.get("expires_in", 3600)) - 60)
             self._token_expires = now + dt.timedelta(seconds=lifetime)
         return {"Authorization": f"Bearer {self._token}"}
+
+    def statement_headers(self, month: Month) -> dict[str, str]:
+        return self._bearer(month.first)
 
     def _api(self, method: str, path: str, revenue_date: dt.date, **kwargs: Any) -> Any:
         """An authorised call; an expired token is refreshed once, a refused one is final."""

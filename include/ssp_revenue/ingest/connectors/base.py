@@ -27,6 +27,7 @@ import requests
 import tenacity
 
 from ssp_revenue.core import schema
+from ssp_revenue.core.calendar import Month
 from ssp_revenue.core.clock import Clock
 from ssp_revenue.core.errors import (
     AuthError,
@@ -238,6 +239,19 @@ class ReportConnector(abc.ABC):
         aggregate the day, or that are small); styles with large reports stream."""
         with open_body() as body:
             return ReportBatches.of(cls.parse(config, body.read(), facts, revenue_date))
+
+    # -- monthly statements ---------------------------------------------------------
+
+    def statement_headers(self, month: Month) -> dict[str, str]:
+        """How this API authorises a statement request; a style without a statement API says so."""
+        raise NotImplementedError(f"the {self.style} style serves no statement API: declare the "
+                                  f"statement's source as file_drop or upload in ssps.yaml")
+
+    def fetch_statement(self, month: Month) -> bytes | None:
+        """The newest statement the SSP has issued for ``month``; None while it has issued none."""
+        response = self.request("GET", f"{self.config.name}/statements/{month}", revenue_date=month.first,
+                                ok=(200, 404), headers=self.statement_headers(month))
+        return None if response.status_code == 404 else bytes(response.content)
 
     # -- HTTP ------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ssp_revenue.core import calendar, schema
+from ssp_revenue.core.calendar import Month
 from ssp_revenue.core.errors import DataNotReady, MalformedReport, ValidationFailed
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.core.styles import DIMENSIONS, Column, ReportStyle
@@ -96,6 +97,10 @@ class DeclarativeConnector(ReportConnector):
 
     description: ClassVar[ReportStyle]
     page_size: int | None = None  # pages: a smaller page than the description asks for
+
+    def statement_headers(self, month: Month) -> dict[str, str]:
+        return {header: self.credentials.login if field == "login" else self.credentials.secret
+                for header, field in self.description.headers.items()}
 
     def fetch(self, revenue_date: dt.date) -> FetchedReport:
         spec = self.description

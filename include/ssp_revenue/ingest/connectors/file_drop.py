@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ssp_revenue.core import schema
+from ssp_revenue.core.calendar import Month
 from ssp_revenue.core.errors import AuthError, DataNotReady, MalformedReport, ServerError
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.ingest.connectors.base import (
@@ -86,6 +87,24 @@ class FileDropConnector(StreamedConnector):
                  "sha256": digest, "rows": manifest.get("rows"), "totals": manifest.get("totals"),
                  "delivered_at": manifest.get("delivered_at")}
         return FetchedReport(self.config.name, revenue_date, ReportBody.of(body), self.extension, facts)
+
+    def fetch_statement(self, month: Month) -> bytes | None:
+        """``<ssp>/statements/<month>.csv`` in the drop bucket (extra ``statement_prefix``)."""
+        extra = dict(self.credentials.extra)
+        bucket = str(extra.get("bucket", "ssp-drop"))
+        key = f"{extra.get('statement_prefix', f'{self.config.name}/statements/')}{month}.csv"
+        where = {"ssp": self.config.name, "revenue_date": month.first}
+        try:
+            return bytes(self._s3().get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404"):
+                return None
+            if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "NoSuchBucket"):
+                raise AuthError(f"drop bucket {bucket} refused us: {code}", **where) from None  # type: ignore[arg-type]
+            raise ServerError(f"drop bucket: {code}", **where) from None  # type: ignore[arg-type]
+        except BotoCoreError as exc:
+            raise ServerError(f"drop bucket: {exc.__class__.__name__}: {exc}", **where) from None  # type: ignore[arg-type]
 
     @classmethod
     def stated_totals(cls, facts: Mapping[str, Any]) -> Mapping[str, Any] | None:
