@@ -226,6 +226,16 @@ def control(app: Flask, state: EmulatorState) -> None:
         return jsonify(ok=True)
 
 
+    @app.get("/_control/statement_file")
+    def statement_file() -> Response:
+        """The statement in force as the SSP's console exports it (what an operator uploads)."""
+        found = current(state, request.args["ssp"], request.args["month"])
+        if found is None:
+            return error_response(404, "not_issued", "no statement issued yet")
+        fmt = request.args.get("format", "csv")
+        return Response(render(found, fmt), mimetype="text/csv" if fmt == "csv" else "application/json")
+
+
 def drop_key(ssp: str, month: str) -> str:
     return f"{ssp}/statements/{month}.csv"
 

@@ -193,16 +193,39 @@ def reconcile(config: SspConfig, statement: Statement, *, settings: Settings, s3
                           config.statement.tolerance_pct, _explain(statement, config.currency, unexplained))
 
 
-def record(result: Reconciliation, *, s3: Any, catalog: GlueCatalog, now: dt.datetime) -> bool:
+def inputs_fingerprint(ssp: str, month: Month, statement: Statement, *, s3: Any, bucket: str,
+                       tolerance_pct: decimal.Decimal) -> str:
+    """What a reconciliation reads, named in three listings: the ledger, allocation_final's
+    versions and the adjustment batches of the month's dates. Equal: nothing to redo."""
+    days = f"revenue_date={month.first.isoformat()[:8]}"
+    listed = [statement.sha256, str(tolerance_pct)]
+    listed += store.list_keys(s3, bucket, f"ledger/finalized/ssp={store.partition_value(ssp)}/{days}")
+    for table in (tables.TABLE, adjustments.TABLE):
+        listed += [k for k in store.list_keys(s3, bucket, f"tables/{table}/{days}")
+                   if f"/ssp={ssp}/" in k]
+    return hashlib.sha256("\n".join(listed).encode()).hexdigest()[:32]
+
+
+def reconciled_with(ssp: str, month: Month, fingerprint: str, catalog: GlueCatalog) -> dict[str, str] | None:
+    """What was recorded (status, summary) for these very inputs, if anything."""
+    part = catalog.get_partition(TABLE, month.first.isoformat(), ssp)
+    if part is None or part.parameters.get("inputs") != fingerprint:
+        return None
+    return part.parameters
+
+
+def record(result: Reconciliation, *, s3: Any, catalog: GlueCatalog, now: dt.datetime,
+           fingerprint: str = "") -> bool:
     """Point the (month, SSP) partition at this result; False when it already did."""
     prefix = store.partition_prefix(TABLE, result.ssp, result.month.first) + f"result={result.key}/"
     location = store.s3_uri(catalog.bucket, prefix)
     part = catalog.get_partition(TABLE, result.month.first.isoformat(), result.ssp)
-    if part is not None and part.location == location:
+    parameters = {"statement_id": result.statement.statement_id, "status": result.status,
+                  "inputs": fingerprint, "summary": result.summary()[:2000]}
+    if part is not None and part.location == location and part.parameters == parameters:
         return False
     sink = io.BytesIO()
     pq.write_table(pa.Table.from_pylist([result.row(now)], schema=schema.STATEMENT_RECONCILIATION), sink)
     store.put_once(s3, catalog.bucket, prefix + "part-00000.parquet", sink.getvalue())
-    catalog.set_partition(TABLE, result.month.first.isoformat(), result.ssp, location,
-                          {"statement_id": result.statement.statement_id, "status": result.status})
+    catalog.set_partition(TABLE, result.month.first.isoformat(), result.ssp, location, parameters)
     return True

@@ -34,6 +34,9 @@ RUN_CRON = f"{RUN_TIME.minute} {RUN_TIME.hour} * * *"
 
 # The monthly close runs on the close day at this time, business zone.
 CLOSE_TIME = dt.time(9, 0)
+# The statements run (fetch, reconcile, true up monthly statements): daily at this time.
+STATEMENTS_TIME = dt.time(10, 0)
+STATEMENTS_CRON = f"{STATEMENTS_TIME.minute} {STATEMENTS_TIME.hour} * * *"
 
 
 def as_local(instant: dt.datetime, tz: dt.tzinfo) -> dt.datetime:

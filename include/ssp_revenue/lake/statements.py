@@ -54,10 +54,11 @@ def quarantine_key(ssp: str, month: Month, digest: str) -> str:
 class Landing:
     """What became of one statement body."""
 
-    state: str  # "accepted", "rejected", "seen" (this body was landed before)
+    state: str  # "accepted", "rejected", "seen" (accepted before)
     raw_key: str
     statement: Statement | None = None
     error: StatementRejected | None = None
+    fresh: bool = True  # False: this very body was refused before
 
 
 def _json(data: dict[str, Any]) -> bytes:
@@ -71,9 +72,13 @@ def land(body: bytes, config: SspConfig, month: Month, *, s3: Any, bucket: str, 
     ext = "json" if body.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"{") else "csv"
     key = raw_key(config.name, month, digest, ext)
     store.put_once(s3, bucket, key, body, Metadata={"fetched-at": now.isoformat(), "source": source})
-    if store.exists(s3, bucket, accepted_key(config.name, month, digest)) or store.exists(
-            s3, bucket, quarantine_key(config.name, month, digest)):
+    if store.exists(s3, bucket, accepted_key(config.name, month, digest)):
         return Landing("seen", key)
+    if store.exists(s3, bucket, quarantine_key(config.name, month, digest)):
+        verdict = json.loads(s3.get_object(Bucket=bucket, Key=quarantine_key(config.name, month, digest))
+                             ["Body"].read())
+        return Landing("rejected", key, error=StatementRejected(str(verdict["error"]), ssp=config.name),
+                       fresh=False)
     try:
         statement = reading.parse(config, month, body, sha256=digest, raw_key=key)
         reading.validate(statement, config, expected_month=month, today=today)

@@ -9,11 +9,12 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # Heavy modules (pyarrow, boto3, DuckDB, GX) are imported inside each command, so
 # `--help` and a typo answer at once and each command pays only for what it uses.
 from ssp_revenue.core import calendar
+from ssp_revenue.core.errors import PipelineError
 from ssp_revenue.core.settings import Settings
 from ssp_revenue.operate import stack
 
@@ -331,6 +332,58 @@ def cmd_ssp_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_months(results: list[Any]) -> None:
+    for found in results:
+        extra = f", reissued as issue {found.reissued}" if found.reissued else ""
+        print(f"{found.ssp:9} {found.month}  {found.state:17} {found.statement_id}{extra}")
+        if found.detail:
+            print(f"          {found.detail}")
+
+
+def _print_notices(notices: list[dict[str, Any]]) -> None:
+    for notice in notices:
+        print(f"{notice['event']:8} {notice['incident_id']}: {notice['detail']} "
+              f"(runbook: {notice['runbook']})")
+
+
+def cmd_statement_load(args: argparse.Namespace) -> int:
+    """An operator's statement file: landed raw, validated, reconciled, trued up."""
+    from ssp_revenue.core.calendar import Month
+    from ssp_revenue.operate import statements
+    from ssp_revenue.operate.outcomes import ActionableFailure
+    settings = load_settings()
+    services, ssps = _pipeline_context(settings, args.ssp)
+    try:
+        month = Month.parse(args.month)
+        result, notices = statements.load(ssps[0], month, Path(args.file).read_bytes(), services)
+    except ActionableFailure as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except (OSError, ValueError, PipelineError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    _print_months([result])
+    _print_notices(notices)
+    return 1 if result.state in ("rejected", "beyond_tolerance") else 0
+
+
+def cmd_statement_run(args: argparse.Namespace) -> int:
+    """The statements run now: what the daily ssp_revenue_statements DAG does."""
+    from ssp_revenue.operate import runtime, statements
+    from ssp_revenue.operate.outcomes import ActionableFailure
+    settings = load_settings()
+    services, ssps = _pipeline_context(settings, args.ssp)
+    try:
+        results, notices = statements.statement_run(services.clock.now(), ssps, services,
+                                                    runtime.connectors_from_env(services))
+    except ActionableFailure as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    _print_months(results)
+    _print_notices(notices)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssp-revenue", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -374,6 +427,17 @@ def build_parser() -> argparse.ArgumentParser:
                                         "local emulator's demo account)")
     q.add_argument("--rows", type=int, default=5, help="first rows to print")
     q.set_defaults(func=cmd_ssp_check)
+
+    p = sub.add_parser("statement", help="monthly statements: load a file, or reconcile now")
+    st_sub = p.add_subparsers(dest="statement_command", required=True)
+    q = st_sub.add_parser("load", help="land, validate, reconcile and true up a statement file")
+    q.add_argument("ssp")
+    q.add_argument("month", help="YYYY-MM")
+    q.add_argument("file", help="the statement as the SSP issued it (CSV or JSON)")
+    q.set_defaults(func=cmd_statement_load)
+    q = st_sub.add_parser("run", help="fetch and reconcile every SSP's recent months now")
+    q.add_argument("--ssp")
+    q.set_defaults(func=cmd_statement_run)
 
     p = sub.add_parser("status", help="open incidents, dates not frozen yet, late freezes, next runs")
     p.set_defaults(func=cmd_status)

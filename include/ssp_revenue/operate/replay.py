@@ -18,7 +18,7 @@ from typing import Any
 from ssp_revenue.core import calendar
 from ssp_revenue.core.registry import SspConfig, find
 from ssp_revenue.ingest.connectors import ReportConnector
-from ssp_revenue.operate import runs, schedule
+from ssp_revenue.operate import runs, schedule, statements
 from ssp_revenue.operate.alerts import LakeAlertLog
 from ssp_revenue.operate.outcomes import ActionableFailure
 from ssp_revenue.operate.runtime import Services
@@ -76,6 +76,11 @@ def replay(start: dt.datetime, end: dt.datetime, *, services: Services, ssps: li
         if run.kind == "close":
             try:
                 _, notices = runs.close_run(run.due, names, services)
+            except ActionableFailure as exc:
+                notices = exc.alerts
+        elif run.kind == "statements":
+            try:
+                _, notices = statements.statement_run(run.due, ssps, services, connectors)
             except ActionableFailure as exc:
                 notices = exc.alerts
         else:

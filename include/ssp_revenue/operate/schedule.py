@@ -113,7 +113,7 @@ class Run:
     """One run the scheduler makes: when it starts, which DAG, and its logical date."""
 
     due: dt.datetime
-    kind: str  # "daily", "chance" or "close"
+    kind: str  # "daily", "chance", "close" or "statements"
     logical_date: dt.datetime
     revenue_date: dt.date | None = None  # daily runs: the date whose interval it is
 
@@ -127,6 +127,7 @@ def runs_between(start: dt.datetime, end: dt.datetime, ssps: list[SspConfig],
     last = calendar.as_local(end, tz).date() + dt.timedelta(days=1)
     day = first
     times = chance_times(ssps, settings, around=first)
+    statements = settings.statement_months > 0 and any(c.statement is not None for c in ssps)
     while day <= last:
         if (settings.start_date is None or day >= settings.start_date) and (
                 settings.end_date is None or day <= settings.end_date):
@@ -142,5 +143,8 @@ def runs_between(start: dt.datetime, end: dt.datetime, ssps: list[SspConfig],
         if day.day == settings.close_day and in_scope:
             close = dt.datetime.combine(day, calendar.CLOSE_TIME, tzinfo=tz).astimezone(dt.UTC)
             runs.append(Run(close, "close", close))
+        if statements and in_scope:
+            at = dt.datetime.combine(day, calendar.STATEMENTS_TIME, tzinfo=tz).astimezone(dt.UTC)
+            runs.append(Run(at, "statements", at))
         day += dt.timedelta(days=1)
     return sorted(r for r in runs if start <= r.due < end)

@@ -65,11 +65,25 @@ class MonthResult:
     reissued: int | None = None
 
 
-def land_upload(config: SspConfig, month: Month, body: bytes, services: Services) -> lake.Landing:
-    """``ssp-revenue statement load``: an operator's file, landed and validated like a fetched one."""
+def load(config: SspConfig, month: Month, body: bytes, services: Services,
+         ) -> tuple[MonthResult, list[dict[str, Any]]]:
+    """``ssp-revenue statement load``: an operator's file, landed, validated and reconciled
+    like a fetched one, with its incidents settled. Raises ActionableFailure if it opened one."""
+    if config.statement is None:
+        raise PipelineError("the registry declares no statement for this SSP: add a statement: block "
+                            "to its entry in ssps.yaml", ssp=config.name)
+    runtime.bootstrap(services)
     now = services.clock.now()
-    return lake.land(body, config, month, s3=services.s3, bucket=services.bucket, now=now,
-                     today=calendar.as_local(now, services.settings.tz).date(), source="upload")
+    landing = lake.land(body, config, month, s3=services.s3, bucket=services.bucket, now=now,
+                        today=calendar.as_local(now, services.settings.tz).date(), source="upload")
+    outcomes: list[StepOutcome] = []
+    ran: dict[str, list[str]] = {}
+    result = check_month(config, month, None, services, outcomes, ran, landing)
+    review = incidents.settle(config.name, outcomes, ran, s3=services.s3, catalog=services.catalog,
+                              at=now, window_start=services.window_start(now))
+    if review.opened:
+        raise ActionableFailure([o for o in outcomes if o.severity is Severity.ACTIONABLE], review.notices())
+    return result, review.notices()
 
 
 def _outcome(config: SspConfig, month: Month, reason: Reason | None, detail: str,
@@ -78,14 +92,19 @@ def _outcome(config: SspConfig, month: Month, reason: Reason | None, detail: str
 
 
 def check_month(config: SspConfig, month: Month, connector: ReportConnector | None, services: Services,
-                outcomes: list[StepOutcome], ran: dict[str, list[str]]) -> MonthResult:
-    """One (SSP, month): every step above; its outcomes and evidence appended."""
+                outcomes: list[StepOutcome], ran: dict[str, list[str]],
+                landing: lake.Landing | None = None) -> MonthResult:
+    """One (SSP, month): every step above; its outcomes and evidence appended.
+
+    ``landing`` is an uploaded body's verdict; otherwise the SSP's API or bucket is asked.
+    A statement the SSP still serves after it was refused keeps its incident open.
+    """
     terms = config.statement
     assert terms is not None
     settings, s3, catalog = services.settings, services.s3, services.catalog
     now = services.clock.now()
     today = calendar.as_local(now, settings.tz).date()
-    if connector is not None and terms.source != "upload":
+    if landing is None and connector is not None and terms.source != "upload":
         try:
             body = connector.fetch_statement(month)
         except (PipelineError, NotImplementedError) as exc:
@@ -95,10 +114,9 @@ def check_month(config: SspConfig, month: Month, connector: ReportConnector | No
         if body is not None:
             landing = lake.land(body, config, month, s3=s3, bucket=services.bucket, now=now, today=today,
                                 source=terms.source)
-            if landing.error is not None:
-                outcomes.append(_outcome(config, month, Reason.STATEMENT_REJECTED,
-                                         f"{landing.error}; quarantined, nothing else changed"))
-                return MonthResult(config.name, month, "rejected", str(landing.error))
+    if landing is not None and landing.error is not None:
+        outcomes.append(_outcome(config, month, Reason.STATEMENT_REJECTED,
+                                 f"{landing.error}; quarantined, nothing else changed"))
     current = lake.publish(config, month, s3=s3, catalog=catalog)
     if current is None:
         due = due_day(terms.expected_day, month)
@@ -110,27 +128,49 @@ def check_month(config: SspConfig, month: Month, connector: ReportConnector | No
                                      f"ended {due + dt.timedelta(days=terms.grace_days)}"))
             return MonthResult(config.name, month, "overdue")
         return MonthResult(config.name, month, "awaiting", f"expected on {due}")
+    if landing is not None and landing.error is not None:
+        # Still refused: what is in force stays booked; no evidence this run that it is over.
+        return MonthResult(config.name, month, "rejected", str(landing.error), current.statement.statement_id)
+    statement = current.statement
+    fingerprint = reconcile.inputs_fingerprint(config.name, month, statement, s3=s3, bucket=services.bucket,
+                                               tolerance_pct=terms.tolerance_pct)
     inputs = tables.AllocationInputs.from_config(settings.config_dir)
+    done = reconcile.reconciled_with(config.name, month, fingerprint, catalog)
+    if done is not None:  # the same inputs as last time: the same result, nothing to write
+        found = MonthResult(config.name, month, done.get("status", ""), done.get("summary", ""),
+                            statement.statement_id)
+        ran.setdefault(STEP, []).append(month.first.isoformat())
+        if found.state == reconcile.BEYOND:
+            outcomes.append(_variance(config, month, found.detail))
+        else:
+            _reissue(config, month, statement.statement_id, services, outcomes, ran, found, inputs)
+        return found
     try:
-        result = reconcile.reconcile(config, current.statement, settings=settings, s3=s3, catalog=catalog,
+        result = reconcile.reconcile(config, statement, settings=settings, s3=s3, catalog=catalog,
                                      inputs=inputs)
     except reconcile.NotYetReconcilable as exc:
         outcomes.append(_outcome(config, month, None, str(exc), Severity.CONVERGING))
-        return MonthResult(config.name, month, "waiting", str(exc), current.statement.statement_id)
-    reconcile.record(result, s3=s3, catalog=catalog, now=now)
+        return MonthResult(config.name, month, "waiting", str(exc), statement.statement_id)
+    found = MonthResult(config.name, month, result.status, result.summary(), statement.statement_id)
     ran.setdefault(STEP, []).append(month.first.isoformat())
-    found = MonthResult(config.name, month, result.status, result.summary(), current.statement.statement_id)
+    if result.within:
+        trueup.book(trueup.of(result), s3=s3, catalog=catalog)
+    # Recorded after the true-up: a recorded result says its true-up is booked.
+    reconcile.record(result, s3=s3, catalog=catalog, now=now, fingerprint=fingerprint)
     if not result.within:
-        outcomes.append(_outcome(config, month, Reason.STATEMENT_VARIANCE,
-                                 f"{result.summary()}. No true-up booked; check the statement's lines "
-                                 "against revenue_final and revenue_adjustments"))
+        outcomes.append(_variance(config, month, result.summary()))
         return found
-    trueup.book(trueup.of(result), s3=s3, catalog=catalog)
-    _reissue(config, month, result, services, outcomes, ran, found, inputs)
+    _reissue(config, month, statement.statement_id, services, outcomes, ran, found, inputs)
     return found
 
 
-def _reissue(config: SspConfig, month: Month, result: reconcile.Reconciliation, services: Services,
+def _variance(config: SspConfig, month: Month, summary: str) -> StepOutcome:
+    return _outcome(config, month, Reason.STATEMENT_VARIANCE,
+                    f"{summary}. No true-up booked: check the statement's lines against revenue_final and "
+                    "revenue_adjustments, and ask the SSP for a corrected statement")
+
+
+def _reissue(config: SspConfig, month: Month, statement_id: str, services: Services,
              outcomes: list[StepOutcome], ran: dict[str, list[str]], found: MonthResult,
              inputs: tables.AllocationInputs) -> None:
     """A closed month gains its true-up: reissued, unless a correction changes what was issued."""
@@ -142,7 +182,7 @@ def _reissue(config: SspConfig, month: Month, result: reconcile.Reconciliation, 
     body, manifest = close.read_issue(s3, settings.bucket, month, on_record[-1])
     names = sorted({k.split("/", 1)[0] for k in manifest.get("frozen_versions", {})}) or [config.name]
     issued_with = (manifest.get("statements") or {}).get(config.name)
-    if issued_with == result.statement.statement_id:
+    if issued_with == statement_id:
         ran.setdefault(REISSUE_STEP, []).append(month.first.isoformat())
         return
     figures = close.month_figures(month, names, settings=settings, s3=s3, catalog=catalog, inputs=inputs)
@@ -155,7 +195,7 @@ def _reissue(config: SspConfig, month: Month, result: reconcile.Reconciliation, 
                   - sum(int(r["total_jpy"]) for r in before if r["ssp"] == config.name))
         outcomes.append(_outcome(
             config, month, Reason.STATEMENT_CORRECTED,
-            f"statement {result.statement.statement_id} replaces {issued_with} after {month} was closed as "
+            f"statement {statement_id} replaces {issued_with} after {month} was closed as "
             f"issue {on_record[-1]}; {config.name}'s total changes by {change:+} JPY. Tell finance, then "
             f"reissue on purpose: ssp-revenue close {month} --reissue"))
         return

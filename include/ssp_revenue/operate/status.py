@@ -30,8 +30,10 @@ def next_runs(now: dt.datetime, ssps: list[SspConfig], settings: Settings, count
         elif run.kind == "chance":
             plan = schedule.chance_plan(run.due, ssps, settings)
             what = ", ".join(f"{s} {','.join(d.isoformat() for d in ds)}" for s, ds in plan.items())
-        else:
+        elif run.kind == "close":
             what = "the monthly close"
+        else:
+            what = "the monthly statements (fetch, reconcile, true up)"
         out.append(f"{local:%Y-%m-%d %H:%M %Z} {run.kind:6} {what}")
     return out
 
