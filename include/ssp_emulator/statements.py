@@ -63,10 +63,19 @@ def _minor(currency: str) -> decimal.Decimal:
 
 
 def settled_total(state: EmulatorState, ssp: str, month: str) -> decimal.Decimal:
-    """The month's daily truth once every restatement has applied, in the SSP's currency."""
+    """The month's daily truth once every restatement has applied, in the SSP's currency.
+
+    Plan params ``since`` / ``until`` (ISO dates) bound the days: an account opened or
+    closed within the month is paid for its own days only.
+    """
     profile = state.profile(ssp)
     first, following = _months(month)
     settled = dt.datetime.combine(following, dt.time(0), tzinfo=dt.UTC) + dt.timedelta(days=30)
+    params = dict(state.statement_plans.get((ssp, month), {}).get("params") or {})
+    if params.get("since"):
+        first = max(first, dt.date.fromisoformat(str(params["since"])))
+    if params.get("until"):
+        following = min(following, dt.date.fromisoformat(str(params["until"])) + dt.timedelta(days=1))
     micros = 0
     day = first
     while day < following:
@@ -94,7 +103,8 @@ def issued(state: EmulatorState, ssp: str, month: str) -> list[dict[str, Any]]:
     currency = profile.currency
     minor = _minor(currency)
     revenue = settled_total(state, ssp, month).quantize(minor, rounding=decimal.ROUND_HALF_EVEN)
-    ivt_pct = decimal.Decimal(str(params["ivt_pct"])) if "ivt_pct" in params and variant != "corrected" \
+    first_pct = params.get("ivt_pct") if variant != "corrected" else params.get("first_ivt_pct")
+    ivt_pct = decimal.Decimal(str(first_pct)) if first_pct is not None \
         else _pct(ssp, month, state.seed, 0.5, 3.0, "ivt")
 
     def lines_for(pct: decimal.Decimal) -> list[dict[str, Any]]:

@@ -72,6 +72,8 @@ def reported(config: SspConfig, month: Month, *, settings: Settings, s3: Any, ca
     adjustments_jpy = 0
     missing = []
     for day in month.dates(settings.start_date):
+        if settings.end_date is not None and day > settings.end_date:
+            break  # an account retired within the month is paid for its own days
         entry = freeze.read_ledger(s3, settings.bucket, config.name, day)
         part = catalog.get_partition(tables.TABLE, day.isoformat(), config.name) if entry else None
         if entry is None or part is None:
