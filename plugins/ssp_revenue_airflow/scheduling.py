@@ -89,6 +89,7 @@ def monthly_dag_arguments(environ: Mapping[str, str] | None = None) -> dict[str,
     }
 
 
+STATEMENTS_CRON = calendar.STATEMENTS_CRON  # after the daily run and the close
 COMPACT_CRON = "0 4 * * *"  # before the 06:00 daily run; closed dates get no appends anyway
 VACUUM_CRON = "30 4 * * 0"  # weekly, Sunday
 

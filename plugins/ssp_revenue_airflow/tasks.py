@@ -211,6 +211,31 @@ def close_month(context: Any) -> dict[str, Any]:
     return result
 
 
+def reconcile_statements(context: Any) -> dict[str, Any]:
+    """The statements run at this run's time; pages (once) what it opened, all-clears what it resolved."""
+    from ssp_revenue.operate import statements
+
+    current = settings()
+    svc = services(current)
+    run_after = context.get("logical_date") or context["dag_run"].run_after
+    ssps = registry.load_registry(current.config_dir / "ssps.yaml")
+
+    def connector(config: registry.SspConfig) -> Any:
+        return runtime.connector(config, SspConnectionHook(config.connection_id).get_conn(), svc)
+
+    try:
+        results, notices = statements.statement_run(calendar.as_local(run_after, dt.UTC), ssps, svc,
+                                                    connector)
+    except ActionableFailure as exc:
+        raise ActionableAlert(str(exc), exc.alerts) from exc
+    if notices:
+        deliver(notices, current)
+    for found in results:
+        log.info("%s %s: %s %s %s", found.ssp, found.month, found.state, found.statement_id, found.detail)
+    states = sorted({r.state for r in results})
+    return {"months": len(results), "by_state": {s: sum(1 for r in results if r.state == s) for s in states}}
+
+
 def compact_closed_dates() -> dict[str, Any]:
     """One file per partition for every closed date of the append-only tables."""
     from ssp_revenue.operate import maintenance

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ssp_revenue.allocate import close, tables
+from ssp_revenue.allocate import close, tables, trueup
 from ssp_revenue.allocate.rules import to_yen
 from ssp_revenue.core import schema
 from ssp_revenue.core.calendar import Month
@@ -150,6 +150,16 @@ class Reconciliation:
             "tolerance_pct": self.tolerance_pct, "status": self.status, "explanation": self.explanation,
             "reconciled_at": now,
         }
+
+    def true_up(self) -> trueup.TrueUp:
+        """The variance booked per target: the frozen allocation + these lines = paid, to the yen."""
+        frozen = self.reported.frozen_by_target
+        try:
+            parts = trueup.split(self.paid_jpy, frozen)
+        except PipelineError as exc:
+            raise exc.located(ssp=self.ssp) from None
+        return trueup.TrueUp(self.ssp, self.month, self.statement.statement_id, self.statement.sha256,
+                             dict(frozen), parts)
 
     @property
     def key(self) -> str:

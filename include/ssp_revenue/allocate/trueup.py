@@ -21,7 +21,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ssp_revenue.allocate.reconcile import Reconciliation
 from ssp_revenue.allocate.rules import largest_remainder
 from ssp_revenue.core import schema
 from ssp_revenue.core.calendar import Month
@@ -71,16 +70,6 @@ def split(paid_jpy: int, frozen: dict[str, int]) -> dict[str, int]:
     if not any(shares.values()):
         raise PipelineError(f"nothing was allocated to split a true-up of {difference} JPY by")
     return largest_remainder(difference, shares)
-
-
-def of(result: Reconciliation) -> TrueUp:
-    frozen = result.reported.frozen_by_target
-    try:
-        parts = split(result.paid_jpy, frozen)
-    except PipelineError as exc:
-        raise exc.located(ssp=result.ssp) from None
-    return TrueUp(result.ssp, result.month, result.statement.statement_id, result.statement.sha256,
-                  dict(frozen), parts)
 
 
 def book(found: TrueUp, *, s3: Any, catalog: GlueCatalog) -> bool:

@@ -154,7 +154,7 @@ def check_month(config: SspConfig, month: Month, connector: ReportConnector | No
     found = MonthResult(config.name, month, result.status, result.summary(), statement.statement_id)
     ran.setdefault(STEP, []).append(month.first.isoformat())
     if result.within:
-        trueup.book(trueup.of(result), s3=s3, catalog=catalog)
+        trueup.book(result.true_up(), s3=s3, catalog=catalog)
     # Recorded after the true-up: a recorded result says its true-up is booked.
     reconcile.record(result, s3=s3, catalog=catalog, now=now, fingerprint=fingerprint)
     if not result.within:
@@ -225,7 +225,12 @@ def statement_run(at: dt.datetime, ssps: list[SspConfig], services: Services, co
             continue
         outcomes: list[StepOutcome] = []
         ran: dict[str, list[str]] = {}
-        connector = connectors(config) if config.statement.source != "upload" else None
+        connector = None
+        if config.statement.source != "upload":
+            try:
+                connector = connectors(config)
+            except Exception as exc:  # a missing Connection: the daily runs page for it
+                log.info("%s: no connector for its statement this run: %s", config.name, exc)
         for month in months_to_check(today, settings.start_date, settings.statement_months):
             results.append(check_month(config, month, connector, services, outcomes, ran))
         for outcome in outcomes:
