@@ -14,13 +14,13 @@ import pyarrow as pa
 import pytest
 import requests
 
-from ssp_revenue.allocate import close, reconcile, tables, trueup
+from ssp_revenue.allocate import close, reconcile, report, tables, trueup
 from ssp_revenue.core import registry, schema
 from ssp_revenue.core.calendar import Month
 from ssp_revenue.core.errors import Reason
 from ssp_revenue.lake import statements as lake_statements
 from ssp_revenue.lake import store
-from ssp_revenue.operate import incidents, statements
+from ssp_revenue.operate import incidents, statements, status
 from ssp_revenue.operate.outcomes import ActionableFailure
 from ssp_revenue.operate.pipeline import run_ssp
 
@@ -169,6 +169,22 @@ def test_each_variant_reconciles_to_the_emulator_truth_and_trues_up_to_the_yen(
     assert "late_deduction for 2026-09" in world.reconciliation("dropzone", OCTOBER)["explanation"]
     xchange = world.reconciliation("xchange", OCTOBER)
     assert xchange["paid_jpy"] == decimal.Decimal(world.truth("xchange", OCTOBER)["statements"][0]["total"])
+
+    # The operator's screen and the business team's report say the same, per SSP and month.
+    screen = "\n".join(status.statement_lines(env.engine(), env.clock.now(), world.configs, env.settings))
+    assert "Statements reconciled: 4" in screen and "Months awaiting a statement: 0" in screen
+    assert f"paid {int(adpulse['paid_jpy']):,} JPY  within_tolerance" in screen
+    names = [c.name for c in world.configs]
+    inputs = tables.AllocationInputs.from_config(env.settings.config_dir)
+    figures = close.month_figures(OCTOBER, names, settings=env.settings, s3=env.services.s3,
+                                  catalog=env.services.catalog, inputs=inputs)
+    page = report.render(OCTOBER, [*names, "nihon"], figures.rows, status="Not closed yet",
+                         settings=env.settings, s3=env.services.s3, catalog=env.services.catalog,
+                         inputs=inputs, as_of=env.clock.now())
+    assert page.count("within_tolerance") == 4 and "awaiting statement" in page  # nihon declares none
+    assert f'data-yen="{int(adpulse["paid_jpy"])}"' in page
+    assert sum(r["total_jpy"] for r in figures.rows) == sum(
+        int(world.reconciliation(c, OCTOBER)["paid_jpy"]) for c in names)
 
     # The next day's run finds the same statements (they arrive twice): nothing new is written.
     before = env.keys("tables/")

@@ -241,3 +241,14 @@ def record(result: Reconciliation, *, s3: Any, catalog: GlueCatalog, now: dt.dat
     store.put_once(s3, catalog.bucket, prefix + "part-00000.parquet", sink.getvalue())
     catalog.set_partition(TABLE, result.month.first.isoformat(), result.ssp, location, parameters)
     return True
+
+
+def recorded(month: Month, ssp: str, *, s3: Any, catalog: GlueCatalog) -> dict[str, Any] | None:
+    """The reconciliation row in force for (month, SSP), or None while it awaits a statement."""
+    part = catalog.get_partition(TABLE, month.first.isoformat(), ssp)
+    if part is None:
+        return None
+    bucket, prefix = store.split_uri(part.location)
+    rows = store.read_parquet_files(s3, bucket, schema.STATEMENT_RECONCILIATION,
+                                    store.parquet_keys(s3, bucket, prefix)).to_pylist()
+    return rows[0] if rows else None

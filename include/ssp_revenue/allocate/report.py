@@ -5,7 +5,7 @@ network. Figures come from the lake only: allocation_final (yen by SSP and by
 target), publish_log and the freeze ledger (how far the first published figure
 moved before the freeze), adjustment batches (by month of detection), and the
 month's accounting statement, whose rows the totals table shows exactly as in
-the CSV.
+the CSV; and per SSP, what it reported against what its monthly statement pays.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import plotly.colors
 import plotly.graph_objects as go
 import plotly.offline
 
-from ssp_revenue.allocate import tables
+from ssp_revenue.allocate import reconcile, tables
 from ssp_revenue.allocate.close import COLUMNS, Month, adjustments_detected
 from ssp_revenue.allocate.rules import to_yen
 from ssp_revenue.core import calendar
@@ -55,6 +55,11 @@ tfoot td {{ font-weight: bold; border-top: 2px solid #222; }}
 <p class="sub">{status}. Frozen figures only; amounts in JPY. Generated from the lake as of {as_of}.</p>
 <div class="kpis">{kpis}</div>
 {charts}
+<h2>Reported and paid (the SSPs' monthly statements)</h2>
+<table id="paid"><thead><tr><th>ssp</th><th>statement</th><th>reported_jpy</th><th>paid_jpy</th>
+<th>variance_jpy</th><th>variance</th><th>status</th></tr></thead><tbody>
+{paid}
+</tbody></table>
 <h2>Month totals (as in the accounting CSV)</h2>
 <table id="totals"><thead><tr>{head}</tr></thead><tbody>
 {body}
@@ -166,6 +171,8 @@ def render(
         _stacked(by_target, dates, "Daily frozen revenue by allocation target"),
         drift_html, adjust_html,
     ])
+    paid = "\n".join(_paid_row(ssp, reconcile.recorded(month, ssp, s3=s3, catalog=catalog))
+                     for ssp in sorted(ssps))
     totals = {c: sum(int(r[c]) for r in rows) for c in COLUMNS[2:]}
     kpis = "".join(f'<div class="kpi">{html.escape(c)}<b>¥{v:,}</b></div>' for c, v in totals.items())
     body = "\n".join(
@@ -177,5 +184,17 @@ def render(
         month=month, status=html.escape(status), as_of=as_of.isoformat(timespec="seconds"), kpis=kpis,
         plotlyjs=plotly.offline.get_plotlyjs(), charts=charts,
         head="".join(f"<th>{c}</th>" for c in COLUMNS), body=body,
-        foot="".join(f'<td data-yen="{totals[c]}">{totals[c]:,}</td>' for c in COLUMNS[2:]),
+        foot="".join(f'<td data-yen="{totals[c]}">{totals[c]:,}</td>' for c in COLUMNS[2:]), paid=paid,
     )
+
+
+def _paid_row(ssp: str, found: dict[str, Any] | None) -> str:
+    if found is None:
+        return (f"<tr><td>{html.escape(ssp)}</td><td>awaiting statement</td><td></td><td></td><td></td>"
+                "<td></td><td>awaiting</td></tr>")
+    cells = [html.escape(ssp), html.escape(str(found["statement_id"]))]
+    yen = [f'<td data-yen="{int(found[c])}">{int(found[c]):,}</td>'
+           for c in ("reported_jpy", "paid_jpy", "variance_jpy")]
+    share = f"{decimal.Decimal(found['variance_share']) * 100:.2f}%"
+    return ("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "".join(yen)
+            + f"<td>{share}</td><td>{html.escape(str(found['status']))}</td></tr>")

@@ -2,7 +2,8 @@
 
 Open incidents (``incidents_open``), dates not frozen yet with their cutoff
 and attempts so far (``dates_open``), dates frozen late
-(``dates_frozen_late``), and what the next run will fetch (the schedule).
+(``dates_frozen_late``), the statements reconciled and the months still awaiting
+one, and what the next run will fetch (the schedule).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 from ssp_revenue.core import calendar
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.core.settings import Settings
-from ssp_revenue.operate import schedule
+from ssp_revenue.operate import schedule, statements
 from ssp_revenue.operate.query import QueryEngine
 
 
@@ -35,6 +36,34 @@ def next_runs(now: dt.datetime, ssps: list[SspConfig], settings: Settings, count
         else:
             what = "the monthly statements (fetch, reconcile, true up)"
         out.append(f"{local:%Y-%m-%d %H:%M %Z} {run.kind:6} {what}")
+    return out
+
+
+def statement_lines(engine: QueryEngine, now: dt.datetime, ssps: list[SspConfig], settings: Settings,
+                    ) -> list[str]:
+    """Per SSP and month: reported vs paid and the variance; the months still awaiting a statement."""
+    rows = engine.query(
+        "SELECT ssp, month, currency, reported, paid, variance, variance_share, paid_jpy, status "
+        "FROM statement_reconciliation ORDER BY month, ssp").rows
+    done = {(str(r[0]), str(r[1])) for r in rows}
+    today = calendar.as_local(now, settings.tz).date()
+    awaiting = []
+    for config in ssps:
+        terms = config.statement
+        if terms is None:
+            continue
+        for month in statements.months_to_check(today, settings.start_date, settings.statement_months):
+            if (config.name, str(month)) not in done:
+                due = statements.due_day(terms.expected_day, month)
+                late = due + dt.timedelta(days=terms.grace_days)
+                state = "OVERDUE" if today > late else "awaiting"
+                awaiting.append(f"  {config.name:9} {month}  {state}: expected {due} ({terms.source}), "
+                                f"overdue after {late}")
+    out = [f"Statements reconciled: {len(rows)} (reported vs paid, in the SSP's currency)"]
+    for ssp, month, currency, reported, paid, variance, share, paid_jpy, state in rows:
+        out.append(f"  {ssp:9} {month}  reported {reported} {currency}  paid {paid}  variance {variance} "
+                   f"({float(share) * 100:+.2f}%)  paid {int(paid_jpy):,} JPY  {state}")
+    out += ["", f"Months awaiting a statement: {len(awaiting)}", *awaiting]
     return out
 
 
@@ -70,5 +99,6 @@ def render(engine: QueryEngine, now: dt.datetime, ssps: list[SspConfig], setting
     lines += ["", f"Dates frozen late: {len(late)}"]
     lines += [f"  {ssp:9} {day}  from the version fetched {fetched}, frozen {frozen}"
               for ssp, day, fetched, frozen in late]
+    lines += ["", *statement_lines(engine, now, ssps, settings)]
     lines += ["", "Next runs:"] + [f"  {line}" for line in next_runs(now, ssps, settings)]
     return "\n".join(lines)
