@@ -6,8 +6,10 @@ library (``ssp-revenue replay``: the DAGs' steps without a task process each),
 makes the daily run for the second date of this month as a real DAG run
 (``dag.test()``), so every date of the week is frozen and allocated, prints
 revenue per date and SSP from ``ssp-revenue query``, closes the previous month
-through the monthly DAG, writes its accounting CSV and HTML report under .local/,
-and exits non-zero if any step failed.
+through the monthly DAG, reconciles the SSPs' monthly statements through the
+statements DAG (which trues the closed month up and reissues it), writes the
+latest issue's accounting CSV and HTML report under .local/, and exits non-zero
+if any step failed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from ssp_revenue_airflow import local
@@ -47,6 +49,10 @@ ADJUSTMENTS_SQL = (
 ALLOCATION_SQL = (
     "SELECT ssp, target, count(*) AS dates, sum(revenue_jpy) AS revenue_jpy FROM allocation_final "
     "GROUP BY ssp, target ORDER BY ssp, target"
+)
+STATEMENTS_SQL = (
+    "SELECT ssp, month, currency, reported, paid, variance, variance_share, paid_jpy, status "
+    "FROM statement_reconciliation ORDER BY ssp"
 )
 
 
@@ -105,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     dag = bag.get_dag("ssp_revenue_daily")
     monthly = bag.get_dag("ssp_revenue_monthly_close")
-    assert dag is not None and monthly is not None
+    statements_dag = bag.get_dag("ssp_revenue_statements")
+    assert dag is not None and monthly is not None and statements_dag is not None
+    plan_statements(state["emulator_url"], month, dates[0], settings)
 
     failed: list[dt.date] = []
     replayed = replay_before(dates[-1], settings, services)
@@ -134,6 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n== monthly close of {month} (DAG ssp_revenue_monthly_close): {run.state}")
     if "success" not in str(run.state):
         failed.append(month.last)
+    # An hour later the statements run: the SSPs issued their statements on the 2nd; the month,
+    # closed on frozen figures, is trued up to what they pay and reissued.
+    statements_at = close_at + dt.timedelta(hours=1)
+    clock.set(statements_at.astimezone(dt.UTC))
+    run = statements_dag.test(logical_date=statements_at, run_after=statements_at)
+    print(f"\n== monthly statements (DAG ssp_revenue_statements): {run.state}")
+    if "success" not in str(run.state):
+        failed.append(month.last)
+    print(engine.query(STATEMENTS_SQL).format())
     from ssp_revenue.allocate import close
 
     numbers = close.issues(services.s3, settings.bucket, month)
@@ -169,6 +186,20 @@ def main(argv: list[str] | None = None) -> int:
               f"(logs under {local_dir / 'airflow' / 'logs'})", file=sys.stderr)
         return 1
     return 0
+
+
+def plan_statements(emulator_url: str, month: Any, first: dt.date, settings: Settings) -> None:
+    """The demo's go-live is within the month: each SSP's statement pays for its days since."""
+    import requests
+
+    from ssp_revenue.core import registry as ssp_registry
+
+    variants = {"xchange": "fx", "dropzone": "late_deduction"}
+    for config in ssp_registry.load_registry(settings.config_dir / "ssps.yaml"):
+        if config.statement is not None:
+            requests.post(f"{emulator_url}/_control/statements", timeout=10, json={
+                "ssp": config.name, "month": str(month), "variant": variants.get(config.name, "ivt"),
+                "params": {"since": first.isoformat()}}).raise_for_status()
 
 
 def replay_before(last: dt.date, settings: Settings, services: Services) -> ReplayReport:

@@ -102,12 +102,19 @@ def close_run(at: dt.datetime, names: list[str], services: Services,
         log.warning("month %s still not closable, incident already open: %s", month, exc)
         return {"month": str(month), "state": "not_closable"}, notices
     result = settle([], {"close": [month.first.isoformat()]})
-    page = report.render(month, names, close.parse_csv(issue.csv), status=f"Closed, issue {issue.issue}",
-                         settings=settings, s3=services.s3, catalog=services.catalog, inputs=inputs,
-                         as_of=parse_instant(issue.manifest["closed_at"]))
-    key = close.issue_key(month, issue.issue, f"revenue-{month}.html")
-    store.put_once(services.s3, services.bucket, key, page.encode(), ContentType="text/html; charset=utf-8")
+    key = file_report(month, names, issue, services, inputs)
     log.info("%s: %s issue %s, total %s JPY; report s3://%s/%s", issue.state, month, issue.issue,
              issue.manifest["totals_jpy"]["total_jpy"], services.bucket, key)
     return ({"month": str(month), "issue": issue.issue, "state": issue.state,
              "sha256": issue.manifest["sha256"], "report": key}, result.notices())
+
+
+def file_report(month: close.Month, names: list[str], issue: close.Issue, services: Services,
+                inputs: tables.AllocationInputs) -> str:
+    """The issue's HTML report beside its CSV (once): every issue, reissues too, has its own."""
+    page = report.render(month, names, close.parse_csv(issue.csv), status=f"Closed, issue {issue.issue}",
+                         settings=services.settings, s3=services.s3, catalog=services.catalog, inputs=inputs,
+                         as_of=parse_instant(issue.manifest["closed_at"]))
+    key = close.issue_key(month, issue.issue, f"revenue-{month}.html")
+    store.put_once(services.s3, services.bucket, key, page.encode(), ContentType="text/html; charset=utf-8")
+    return key

@@ -29,7 +29,7 @@ from ssp_revenue.core.errors import PipelineError, Reason
 from ssp_revenue.core.registry import SspConfig
 from ssp_revenue.ingest.connectors import ReportConnector
 from ssp_revenue.lake import statements as lake
-from ssp_revenue.operate import incidents, runtime
+from ssp_revenue.operate import incidents, runs, runtime
 from ssp_revenue.operate.outcomes import ActionableFailure, Severity, StepOutcome
 from ssp_revenue.operate.runtime import Services
 
@@ -201,6 +201,7 @@ def _reissue(config: SspConfig, month: Month, statement_id: str, services: Servi
         return
     issue = close.close_month(month, names, settings=settings, s3=s3, catalog=catalog, inputs=inputs,
                               now=services.clock.now(), reissue=True)
+    runs.file_report(month, names, issue, services, inputs)
     found.reissued = issue.issue
     ran.setdefault(REISSUE_STEP, []).append(month.first.isoformat())
     log.info("%s: %s closed before its statement: reissued as issue %s", config.name, month, issue.issue)
