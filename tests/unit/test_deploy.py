@@ -195,6 +195,15 @@ def test_no_wildcard_actions_or_resources(path: Path) -> None:
             assert "ssp-revenue" in resource or "ssp_revenue" in resource or resource.endswith(":catalog"), resource
 
 
+def test_worker_may_read_and_write_every_prefix_the_pipeline_writes() -> None:
+    policy = json.loads((POLICIES / "airflow_worker.json").read_text())
+    granted = {r.split(":::ssp-revenue/")[1].split("/")[0] for s in policy["Statement"]
+               if "s3:PutObject" in actions({"Statement": [s]}) for r in s["Resource"]}
+    # raw reports, quarantine, tables, the ledger, notices, month closes, incident state, statements
+    written = {"raw", "quarantine", "tables", "ledger", "alerts", "closes", "incidents", "statements"}
+    assert written <= granted, written - granted
+
+
 def test_worker_may_not_delete_anything() -> None:
     policy = json.loads((POLICIES / "airflow_worker.json").read_text())
     assert not [a for a in actions(policy) if "Delete" in a]
