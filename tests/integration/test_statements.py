@@ -186,6 +186,11 @@ def test_each_variant_reconciles_to_the_emulator_truth_and_trues_up_to_the_yen(
     assert sum(r["total_jpy"] for r in figures.rows) == sum(
         int(world.reconciliation(c, OCTOBER)["paid_jpy"]) for c in names)
 
+    # As of an instant before the statements run, the month had no true-up; it has one now.
+    count = "SELECT count(*) FROM allocation_trueup WHERE ssp = 'adpulse'"
+    assert env.engine().query(count, as_of=at(dt.date(2026, 11, 5))).rows[0][0] == 0
+    assert env.engine().query(count, as_of=env.clock.now()).rows[0][0] > 0
+
     # The next day's run finds the same statements (they arrive twice): nothing new is written.
     before = env.keys("tables/")
     results, notices = world.run(dt.date(2026, 11, 7))

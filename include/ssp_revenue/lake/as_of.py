@@ -11,7 +11,12 @@ is a query, not a copy:
   past answer);
 * ``allocation_final``: the dates frozen by T. An allocation recomputed after T
   shows its current split (``allocation_changes`` as of T says what changed);
-  the split itself is not versioned.
+  the split itself is not versioned;
+* ``statements``: the statements landed by T (``is_current`` says which is in
+  force now); ``statement_reconciliation`` and ``allocation_trueup``: the
+  month's result in force now, if it was reconciled by T (a month reconciled
+  again since shows none as of T; the earlier result's files stay under their
+  own prefix).
 
 A query is rewritten by prefixing one CTE per table it reads (views inlined),
 named like the table, so the user's SQL is unchanged. The past reaches back as
@@ -31,7 +36,8 @@ from sqlglot import exp
 from ssp_revenue.lake import logs
 
 HISTORY = "revenue_history"
-WRITTEN_AT = {**logs.WRITTEN_AT, "revenue_final": "finalized_at", "allocation_changes": "recomputed_at"}
+WRITTEN_AT = {**logs.WRITTEN_AT, "revenue_final": "finalized_at", "allocation_changes": "recomputed_at",
+              "statements": "fetched_at", "statement_reconciliation": "reconciled_at"}
 
 
 # The as-of form of each kind of table. Placeholders (``__name``) become the stored
@@ -47,6 +53,9 @@ _TEMPLATES = {
                          "AND f.finalized_at <= __at)"),
     "written": "SELECT * FROM __table WHERE __written_at <= __at",
     HISTORY: "SELECT * FROM __revenue_history",
+    "allocation_trueup": ("SELECT t.* FROM __allocation_trueup AS t WHERE EXISTS (SELECT 1 FROM "
+                          "__statement_reconciliation AS r WHERE r.revenue_date = t.revenue_date "
+                          "AND r.ssp = t.ssp AND r.reconciled_at <= __at)"),
 }
 
 
@@ -96,6 +105,8 @@ def stored_tables(tables: list[str]) -> list[str]:
         needed |= {HISTORY, "publish_log"}
     if "allocation_final" in tables:
         needed.add("revenue_final")
+    if "allocation_trueup" in tables:
+        needed.add("statement_reconciliation")
     return sorted(needed)
 
 
