@@ -43,14 +43,17 @@ def due_day(terms_day: int, month: Month) -> dt.date:
     return month.next().first.replace(day=terms_day)
 
 
-def months_to_check(today: dt.date, start: dt.date | None, count: int) -> list[Month]:
-    """The last ``count`` ended months (none before the start date's month), oldest first."""
+def months_to_check(today: dt.date, start: dt.date | None, count: int,
+                    end: dt.date | None = None) -> list[Month]:
+    """The last ``count`` ended months in scope (from the start date's month to the end
+    date's), oldest first."""
     months = []
     month = Month.before(today)
     for _ in range(count):
         if start is not None and month.last < start:
             break
-        months.append(month)
+        if end is None or month.first <= end:
+            months.append(month)
         month = Month.before(month.first)
     return months[::-1]
 
@@ -232,7 +235,8 @@ def statement_run(at: dt.datetime, ssps: list[SspConfig], services: Services, co
                 connector = connectors(config)
             except Exception as exc:  # a missing Connection: the daily runs page for it
                 log.info("%s: no connector for its statement this run: %s", config.name, exc)
-        for month in months_to_check(today, settings.start_date, settings.statement_months):
+        for month in months_to_check(today, settings.start_date, settings.statement_months,
+                                     settings.end_date):
             results.append(check_month(config, month, connector, services, outcomes, ran))
         for outcome in outcomes:
             (log.warning if outcome.severity is Severity.ACTIONABLE else log.info)("%s", outcome.detail)

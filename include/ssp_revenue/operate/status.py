@@ -52,7 +52,8 @@ def statement_lines(engine: QueryEngine, now: dt.datetime, ssps: list[SspConfig]
         terms = config.statement
         if terms is None:
             continue
-        for month in statements.months_to_check(today, settings.start_date, settings.statement_months):
+        for month in statements.months_to_check(today, settings.start_date, settings.statement_months,
+                                                settings.end_date):
             if (config.name, str(month)) not in done:
                 due = statements.due_day(terms.expected_day, month)
                 late = due + dt.timedelta(days=terms.grace_days)
