@@ -205,12 +205,19 @@ def reconcile(config: SspConfig, statement: Statement, *, settings: Settings, s3
                           config.statement.tolerance_pct, _explain(statement, config.currency, unexplained))
 
 
-def inputs_fingerprint(ssp: str, month: Month, statement: Statement, *, s3: Any, bucket: str,
-                       tolerance_pct: decimal.Decimal) -> str:
-    """What a reconciliation reads, named in three listings: the ledger, allocation_final's
-    versions and the adjustment batches of the month's dates. Equal: nothing to redo."""
+def inputs_fingerprint(config: SspConfig, month: Month, statement: Statement, *, s3: Any, bucket: str,
+                       inputs: tables.AllocationInputs) -> str:
+    """What a reconciliation reads, named in three listings (the ledger, allocation_final's
+    versions and the adjustment batches of the month's dates), the tolerance, and the
+    month-end rate a statement without its own is converted at. Equal: nothing to redo."""
+    assert config.statement is not None
+    ssp = config.name
     days = f"revenue_date={month.first.isoformat()[:8]}"
-    listed = [statement.sha256, str(tolerance_pct)]
+    try:
+        rate = str(inputs.rates.rate(config.currency, month.last))
+    except PipelineError:
+        rate = "missing"
+    listed = [statement.sha256, str(config.statement.tolerance_pct), rate]
     listed += store.list_keys(s3, bucket, f"ledger/finalized/ssp={store.partition_value(ssp)}/{days}")
     for table in (tables.TABLE, adjustments.TABLE):
         listed += [k for k in store.list_keys(s3, bucket, f"tables/{table}/{days}")

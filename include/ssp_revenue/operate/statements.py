@@ -135,9 +135,9 @@ def check_month(config: SspConfig, month: Month, connector: ReportConnector | No
         # Still refused: what is in force stays booked; no evidence this run that it is over.
         return MonthResult(config.name, month, "rejected", str(landing.error), current.statement.statement_id)
     statement = current.statement
-    fingerprint = reconcile.inputs_fingerprint(config.name, month, statement, s3=s3, bucket=services.bucket,
-                                               tolerance_pct=terms.tolerance_pct)
     inputs = tables.AllocationInputs.from_config(settings.config_dir)
+    fingerprint = reconcile.inputs_fingerprint(config, month, statement, s3=s3, bucket=services.bucket,
+                                               inputs=inputs)
     done = reconcile.reconciled_with(config.name, month, fingerprint, catalog)
     if done is not None:  # the same inputs as last time: the same result, nothing to write
         found = MonthResult(config.name, month, done.get("status", ""), done.get("summary", ""),
