@@ -71,9 +71,13 @@ def reported(config: SspConfig, month: Month, *, settings: Settings, s3: Any, ca
     by_target: dict[str, int] = {}
     adjustments_jpy = 0
     missing = []
-    for day in month.dates(settings.start_date):
-        if settings.end_date is not None and day > settings.end_date:
-            break  # an account retired within the month is paid for its own days
+    end = settings.end_date
+    days = [d for d in month.dates(settings.start_date) if end is None or d <= end]
+    frozen_days = freeze.frozen_dates(s3, settings.bucket, config.name)  # one listing: wait cheaply
+    if not set(days) <= frozen_days:
+        waiting = [f"{d}: not frozen" for d in days if d not in frozen_days]
+        raise NotYetReconcilable(f"{month} cannot be reconciled yet: " + "; ".join(waiting), ssp=config.name)
+    for day in days:  # an account retired within the month is paid for its own days
         entry = freeze.read_ledger(s3, settings.bucket, config.name, day)
         part = catalog.get_partition(tables.TABLE, day.isoformat(), config.name) if entry else None
         if entry is None or part is None:
