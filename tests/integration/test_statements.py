@@ -97,10 +97,8 @@ class Statements:
         part = self.env.services.catalog.get_partition(table, month.first.isoformat(), ssp)
         if part is None:
             return []
-        bucket, prefix = store.split_uri(part.location)
-        s3 = self.env.services.s3
-        rows: list[dict[str, Any]] = store.read_parquet_files(
-            s3, bucket, arrow, store.parquet_keys(s3, bucket, prefix)).to_pylist()
+        rows: list[dict[str, Any]] = store.read_location(self.env.services.s3, part.location,
+                                                         arrow).to_pylist()
         return rows
 
     def allocated_yen(self, ssp: str, month: Month) -> int:

@@ -259,7 +259,5 @@ def recorded(month: Month, ssp: str, *, s3: Any, catalog: GlueCatalog) -> dict[s
     part = catalog.get_partition(TABLE, month.first.isoformat(), ssp)
     if part is None:
         return None
-    bucket, prefix = store.split_uri(part.location)
-    rows = store.read_parquet_files(s3, bucket, schema.STATEMENT_RECONCILIATION,
-                                    store.parquet_keys(s3, bucket, prefix)).to_pylist()
+    rows = store.read_location(s3, part.location, schema.STATEMENT_RECONCILIATION).to_pylist()
     return rows[0] if rows else None

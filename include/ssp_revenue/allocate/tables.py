@@ -121,9 +121,7 @@ def allocate_frozen(entry: freeze.LedgerEntry, *, inputs: AllocationInputs, s3: 
 
 
 def read_allocation(location: str, s3: Any) -> pa.Table:
-    bucket, prefix = store.split_uri(location)
-    keys = store.parquet_keys(s3, bucket, prefix)
-    return store.read_parquet_files(s3, bucket, schema.ALLOCATION_FINAL, keys)
+    return store.read_location(s3, location, schema.ALLOCATION_FINAL)
 
 
 def _yen_by_target(table: pa.Table) -> dict[str, int]:

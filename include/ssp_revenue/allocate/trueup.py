@@ -99,9 +99,7 @@ def booked(month: Month, ssp: str, *, s3: Any, catalog: GlueCatalog) -> Booked |
     part = catalog.get_partition(TABLE, month.first.isoformat(), ssp)
     if part is None:
         return None
-    bucket, prefix = store.split_uri(part.location)
-    keys = store.parquet_keys(s3, bucket, prefix)
-    table = store.read_parquet_files(s3, bucket, schema.ALLOCATION_TRUEUP, keys)
+    table = store.read_location(s3, part.location, schema.ALLOCATION_TRUEUP)
     return Booked(part.parameters.get("statement_id", ""),
                   {r["target"]: int(r["trueup_jpy"]) for r in table.to_pylist()})
 

@@ -272,3 +272,9 @@ def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
             "BucketAlreadyOwnedByYou", "BucketAlreadyExists"
         ):
             raise
+
+
+def read_location(s3: Any, location: str, schema: pa.Schema) -> pa.Table:
+    """The Parquet files a partition location (``s3://bucket/prefix/``) points at, as one table."""
+    bucket, prefix = split_uri(location)
+    return read_parquet_files(s3, bucket, schema, parquet_keys(s3, bucket, prefix))
