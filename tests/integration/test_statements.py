@@ -217,7 +217,7 @@ def test_a_month_closed_before_its_statement_is_reissued_and_a_correction_pages_
     # The correction changes a closed month: one page, and no reissue until someone decides.
     _, notices = world.run(dt.date(2026, 11, 13))
     corrected = pages(notices, Reason.STATEMENT_CORRECTED)
-    assert len(corrected) == 1 and "ssp-revenue close 2026-10 --reissue" in corrected[0]["detail"]
+    assert len(corrected) == 1 and "ssp-revenue close --month 2026-10 --reissue" in corrected[0]["detail"]
     assert close.issues(env.services.s3, env.settings.bucket, OCTOBER) == [1]
     _, notices = world.run(dt.date(2026, 11, 14))
     assert pages(notices, Reason.STATEMENT_CORRECTED) == []

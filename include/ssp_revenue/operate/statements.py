@@ -178,36 +178,42 @@ def _reissue(config: SspConfig, month: Month, statement_id: str, services: Servi
              inputs: tables.AllocationInputs) -> None:
     """A closed month gains its true-up: reissued, unless a correction changes what was issued."""
     settings, s3, catalog = services.settings, services.s3, services.catalog
+
+    def evidence() -> None:  # the latest issue carries the statement in force (or none is needed)
+        ran.setdefault(REISSUE_STEP, []).append(month.first.isoformat())
+
     on_record = close.issues(s3, settings.bucket, month)
     if not on_record:
-        ran.setdefault(REISSUE_STEP, []).append(month.first.isoformat())
+        evidence()
         return
     body, manifest = close.read_issue(s3, settings.bucket, month, on_record[-1])
     names = sorted({k.split("/", 1)[0] for k in manifest.get("frozen_versions", {})}) or [config.name]
     issued_with = (manifest.get("statements") or {}).get(config.name)
     if issued_with == statement_id:
-        ran.setdefault(REISSUE_STEP, []).append(month.first.isoformat())
+        evidence()
+        return
+    if issued_with is None:  # closed before its first statement: reissued (the same bytes: kept)
+        issue = close.close_month(month, names, settings=settings, s3=s3, catalog=catalog, inputs=inputs,
+                                  now=services.clock.now(), reissue=True)
+        if issue.state == "reissued":
+            runs.file_report(month, names, issue, services, inputs)
+            found.reissued = issue.issue
+            log.info("%s: %s closed before its statement: reissued as issue %s", config.name, month,
+                     issue.issue)
+        evidence()
         return
     figures = close.month_figures(month, names, settings=settings, s3=s3, catalog=catalog, inputs=inputs)
     if figures.csv_bytes() == body:
-        ran.setdefault(REISSUE_STEP, []).append(month.first.isoformat())
+        evidence()
         return
-    if issued_with is not None:
-        before = close.parse_csv(body)
-        change = (sum(int(r["total_jpy"]) for r in figures.rows if r["ssp"] == config.name)
-                  - sum(int(r["total_jpy"]) for r in before if r["ssp"] == config.name))
-        outcomes.append(_outcome(
-            config, month, Reason.STATEMENT_CORRECTED,
-            f"statement {statement_id} replaces {issued_with} after {month} was closed as "
-            f"issue {on_record[-1]}; {config.name}'s total changes by {change:+} JPY. Tell finance, then "
-            f"reissue on purpose: ssp-revenue close {month} --reissue"))
-        return
-    issue = close.close_month(month, names, settings=settings, s3=s3, catalog=catalog, inputs=inputs,
-                              now=services.clock.now(), reissue=True)
-    runs.file_report(month, names, issue, services, inputs)
-    found.reissued = issue.issue
-    ran.setdefault(REISSUE_STEP, []).append(month.first.isoformat())
-    log.info("%s: %s closed before its statement: reissued as issue %s", config.name, month, issue.issue)
+    before = close.parse_csv(body)
+    change = (sum(int(r["total_jpy"]) for r in figures.rows if r["ssp"] == config.name)
+              - sum(int(r["total_jpy"]) for r in before if r["ssp"] == config.name))
+    outcomes.append(_outcome(
+        config, month, Reason.STATEMENT_CORRECTED,
+        f"statement {statement_id} replaces {issued_with} after {month} was closed as "
+        f"issue {on_record[-1]}; {config.name}'s total changes by {change:+} JPY. Tell finance, then "
+        f"reissue on purpose: ssp-revenue close --month {month} --reissue"))
 
 
 def statement_run(at: dt.datetime, ssps: list[SspConfig], services: Services, connectors: Connectors,
