@@ -42,12 +42,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--executor", action="append", choices=EXECUTORS,
                         help="backfill-topology: only this executor (repeatable)")
     parser.add_argument("--growth-days", type=int, default=365,
-                        help="growth: the simulated span (5 SSPs, production windows)")
+                        help="growth: the simulated span (production windows)")
     parser.add_argument("--growth-rows", type=int, default=200, help="growth: emulator rows per SSP-day")
+    parser.add_argument("--growth-ssps", default=",".join(lake_growth.SSPS),
+                        help="growth: the SSPs replayed, comma-separated (default: all five)")
     args = parser.parse_args(argv)
     chosen = args.only or list(BENCHMARKS)
     if "growth" in chosen:  # its own stack: a lake of its own
-        print(lake_growth.main(args.growth_days, args.growth_rows))
+        print(lake_growth.main(args.growth_days, args.growth_rows, tuple(args.growth_ssps.split(","))))
         chosen = [c for c in chosen if c != "growth"]
         if not chosen:
             return 0

@@ -79,7 +79,7 @@ CHECKPOINT = LOCAL / "growth-checkpoint"
 CHUNK_DAYS = int(os.environ.get("GROWTH_CHUNK_DAYS", "10"))
 
 
-def main(days: int, rows: int) -> str:
+def main(days: int, rows: int, ssps: tuple[str, ...] = SSPS) -> str:
     """Replay ``days`` in chunks, saving the lake after each, then measure it.
 
     The machine ends its processes (moto's lake with them) after a few hours, and a year
@@ -91,20 +91,20 @@ def main(days: int, rows: int) -> str:
     state = local_stack.up()
     os.environ.update(stack.LOCAL_AWS_ENV)
     try:
-        return _measure(state, days, rows)
+        return _measure(state, days, rows, ssps)
     finally:
         local_stack.down()
 
 
-def _progress(days: int, rows: int) -> dict[str, Any]:
+def _progress(days: int, rows: int, ssps: tuple[str, ...]) -> dict[str, Any]:
     path = CHECKPOINT / "progress.json"
     if path.exists():
         saved: dict[str, Any] = json.loads(path.read_text())
-        if (saved["days"], saved["rows"]) == (days, rows):
+        if (saved["days"], saved["rows"], saved.get("ssps", list(SSPS))) == (days, rows, list(ssps)):
             return saved
     shutil.rmtree(CHECKPOINT, ignore_errors=True)
     CHECKPOINT.mkdir(parents=True)
-    return {"days": days, "rows": rows, "done": 0, "runs": {}, "fetches": 0, "opened": {},
+    return {"days": days, "rows": rows, "ssps": list(ssps), "done": 0, "runs": {}, "fetches": 0, "opened": {},
             "resolved": 0, "replay_s": 0.0, "chunks": []}
 
 
@@ -116,20 +116,20 @@ def _commit() -> str:
         return "unknown"
 
 
-def _measure(state: dict[str, Any], days: int, rows: int) -> str:
+def _measure(state: dict[str, Any], days: int, rows: int, names: tuple[str, ...]) -> str:
     settings = Settings(bucket="growth", glue_database="growth", region=state["region"],
                         aws_endpoint=state["s3_endpoint"], emulator_url=state["emulator_url"],
                         clock="replay", start_date=GO_LIVE, refetch_days=7, adjustment_days=45,
                         fetch_chances=3)
     services = runtime.services_for(settings)
-    progress = _progress(days, rows)
+    progress = _progress(days, rows, names)
     if progress["done"]:
         restored = lake_checkpoint.restore(services.s3, services.catalog.glue, CHECKPOINT, settings.region)
         post(state["emulator_url"] + "/_control/clock", {"now": progress["clock"]})
         print(f"growth: restored day {progress['done']} of {days}: {restored}", flush=True)
     runtime.bootstrap(services)
-    ssps = [registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), n) for n in SSPS]
-    for name in SSPS:
+    ssps = [registry.find(registry.load_registry(settings.config_dir / "ssps.yaml"), n) for n in names]
+    for name in names:
         post(state["emulator_url"] + "/_control/profile", {"ssp": name, "rows": rows})
 
     def connector(config: registry.SspConfig) -> Any:
@@ -203,7 +203,7 @@ def _measure(state: dict[str, Any], days: int, rows: int) -> str:
         rows_out.append([f"files a query over {month[0]}-{month[1]:02d} of {table} opens",
                          f"{files_before[table]:,}", "", f"{files_after[table]:,}", ""])
     notes = (
-        f"{days} days x {len(SSPS)} SSPs, {rows} emulator rows per SSP-day, replayed: "
+        f"{days} days x {len(names)} SSP(s) ({', '.join(names)}), {rows} emulator rows per SSP-day, replayed: "
         f"{summary}; replay {replay_s:,.0f} s in {len(progress['chunks'])} chunks of "
         f"{CHUNK_DAYS} days (the lake saved after each; code {', '.join(commits)}), "
         f"compaction {compact_s:,.1f} s "
@@ -229,4 +229,5 @@ def _fetch_bytes(services: Any) -> list[int]:
 
 if __name__ == "__main__":
     print(main(int(sys.argv[1]) if len(sys.argv) > 1 else 365,
-               int(sys.argv[2]) if len(sys.argv) > 2 else 200))
+               int(sys.argv[2]) if len(sys.argv) > 2 else 200,
+               tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else SSPS))
