@@ -203,7 +203,8 @@ def _measure(state: dict[str, Any], days: int, rows: int, names: tuple[str, ...]
         rows_out.append([f"files a query over {month[0]}-{month[1]:02d} of {table} opens",
                          f"{files_before[table]:,}", "", f"{files_after[table]:,}", ""])
     notes = (
-        f"{days} days x {len(names)} SSP(s) ({', '.join(names)}), {rows} emulator rows per SSP-day, replayed: "
+        f"{days} days x {len(names)} SSP(s) ({', '.join(names)}), {rows} emulator rows per SSP-day, "
+        f"replayed: "
         f"{summary}; replay {replay_s:,.0f} s in {len(progress['chunks'])} chunks of "
         f"{CHUNK_DAYS} days (the lake saved after each; code {', '.join(commits)}), "
         f"compaction {compact_s:,.1f} s "
