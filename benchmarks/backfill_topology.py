@@ -85,7 +85,7 @@ def _library(topology: Any) -> dict[str, dict[str, Any]]:
     plan plus the slowest group: a run cannot end sooner than our code on it does.
     """
     rows = topology.sql("SELECT run_id, task_id, value FROM xcom WHERE dag_id = %s AND key = 'return_value' "
-                        "AND task_id IN ('plan', 'per_ssp.finalize')", DAILY)
+                        "AND task_id IN ('plan', 'per_ssp.load')", DAILY)
     out: dict[str, dict[str, Any]] = {}
     for run_id, task_id, value in rows:
         run = out.setdefault(run_id, {"plan": 0.0, "groups": []})
@@ -101,7 +101,7 @@ def _library(topology: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-CHAIN = ("plan", "per_ssp.fetch", "per_ssp.validate", "per_ssp.publish", "per_ssp.finalize")
+CHAIN = ("plan", "per_ssp.ingest", "per_ssp.load")
 
 
 def _handoffs(topology: Any) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Daily SSP revenue: plan the due dates, then per SSP fetch -> validate -> publish -> finalize."""
+"""Daily SSP revenue: plan the due dates, then per SSP ingest (fetch, validate) -> load (publish, freeze)."""
 
 from __future__ import annotations
 

@@ -133,56 +133,51 @@ def _config(current: Settings, job: dict[str, Any]) -> registry.SspConfig:
     return registry.find(registry.load_registry(current.config_dir / "ssps.yaml"), job["ssp"])
 
 
-@about_the_job
-def fetch(job: dict[str, Any]) -> dict[str, Any]:
-    current = settings()
-    config = _config(current, job)
-    svc = services(current)
+def _fetch(job: dict[str, Any], config: registry.SspConfig, svc: Services) -> dict[str, Any]:
     try:
         credentials = SspConnectionHook(config.connection_id).get_conn()
     except Exception as exc:  # AirflowNotFoundException, or a Connection missing its secret
         # Retrying will not create the Connection: record it (actionable, alerted by
-        # finalize) and let the other steps run on what is already landed.
+        # load) and let the other steps run on what is already landed.
         job = pipeline.fetch_unavailable(
             job, f"Connection {config.connection_id!r}: {type(exc).__name__}: {exc}",
             Reason.MISSING_CONNECTION, svc)
-        emit_metrics(job, "fetch")
-        return job
-    connector = runtime.connector(config, credentials, svc)
-    job = pipeline.fetch_step(job, connector, svc)
+    else:
+        job = pipeline.fetch_step(job, runtime.connector(config, credentials, svc), svc)
     emit_metrics(job, "fetch")
     return job
 
 
 @about_the_job
-def validate(job: dict[str, Any]) -> dict[str, Any]:
+def ingest(job: dict[str, Any]) -> dict[str, Any]:
+    """Fetch every due date and land it raw, then validate what landed.
+
+    Validation ends here: what failed is quarantined and never reaches ``load``,
+    which publishes only the batches this task passed (re-read from raw and re-hashed).
+    """
     current = settings()
-    job = pipeline.validate_step(job, _config(current, job), services(current))
+    config = _config(current, job)
+    svc = services(current)
+    job = pipeline.validate_step(_fetch(job, config, svc), config, svc)
     emit_metrics(job, "validate")
     return job
 
 
 @about_the_job
-def publish(job: dict[str, Any]) -> dict[str, Any]:
-    current = settings()
-    job = pipeline.publish_step(job, _config(current, job), services(current))
-    emit_metrics(job, "publish")
-    return job
-
-
-@about_the_job
-def finalize(job: dict[str, Any]) -> dict[str, Any]:
-    """Freeze due dates, book adjustments, allocate frozen dates, then settle the incidents.
+def load(job: dict[str, Any]) -> dict[str, Any]:
+    """Publish the validated batches, freeze due dates, book adjustments, allocate frozen
+    dates, then settle the incidents.
 
     A run that opens an incident fails this task once (ActionableAlert, no
     retries) and its notifier pages; all-clears are delivered without failing.
     """
     current = settings()
     svc = services(current)
+    job = pipeline.publish_step(job, _config(current, job), svc)
     job = pipeline.freeze_step(job, svc)
     job = pipeline.allocate_step(job, svc)
-    emit_metrics(job, "freeze")
-    emit_metrics(job, "allocate")
+    for step in ("publish", "freeze", "allocate"):
+        emit_metrics(job, step)
     try:
         notices = pipeline.raise_if_actionable(job, svc)
     except ActionableFailure as exc:

@@ -43,11 +43,9 @@ def test_schedule_is_a_data_interval_timetable_at_six_tokyo(daily_dag: Any) -> N
 
 def test_tasks_and_wiring(daily_dag: Any) -> None:
     ids = set(daily_dag.task_ids)
-    assert ids == {"plan", "per_ssp.fetch", "per_ssp.validate", "per_ssp.publish", "per_ssp.finalize"}
-    assert daily_dag.get_task("per_ssp.validate").upstream_task_ids == {"per_ssp.fetch"}
-    assert daily_dag.get_task("per_ssp.publish").upstream_task_ids == {"per_ssp.validate"}
-    assert daily_dag.get_task("per_ssp.finalize").upstream_task_ids == {"per_ssp.publish"}
-    assert "plan" in daily_dag.get_task("per_ssp.fetch").upstream_task_ids
+    assert ids == {"plan", "per_ssp.ingest", "per_ssp.load"}
+    assert daily_dag.get_task("per_ssp.load").upstream_task_ids == {"per_ssp.ingest"}
+    assert "plan" in daily_dag.get_task("per_ssp.ingest").upstream_task_ids
 
 
 def test_revenue_date_from_a_scheduled_or_backfill_run() -> None:
@@ -148,8 +146,7 @@ def test_the_chance_dag_runs_when_the_schedule_says_and_its_plan_is_the_replays(
     # What the scheduler runs: the core timetable the definition serialises to.
     serialised = encode_timetable(dag.timetable)["__var"]
     timetable = MultipleCronTriggerTimetable(*serialised["expressions"], timezone=serialised["timezone"])
-    assert set(dag.task_ids) == {"plan", "per_ssp.fetch", "per_ssp.validate", "per_ssp.publish",
-                                 "per_ssp.finalize"}
+    assert set(dag.task_ids) == {"plan", "per_ssp.ingest", "per_ssp.load"}
     settings = Settings.from_env()
     ssps = registry.load_registry(settings.config_dir / "ssps.yaml")
     start = calendar.date_start(dt.date(2026, 11, 10), TOKYO)

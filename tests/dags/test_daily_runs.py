@@ -80,8 +80,8 @@ def test_revoked_credentials_fail_the_run_loudly(
     emulator.fault("adpulse", "revoked_credentials")
     run = local.run_day(daily_dag, DAY, clock)
     assert "failed" in str(run.state)
-    assert states(run)["per_ssp.finalize[0]"].endswith("failed")  # adpulse: map index 0
-    assert states(run)["per_ssp.finalize[1]"].endswith("success")  # xchange is not blocked
+    assert states(run)["per_ssp.load[0]"].endswith("failed")  # adpulse: map index 0
+    assert states(run)["per_ssp.load[1]"].endswith("success")  # xchange is not blocked
     assert [(a["event"], a["incident_id"]) for a in alerts()] == [("opened", "adpulse.auth.1")]
     assert DAY.isoformat() in alerts()[0]["dates"]
     # The next run sees the same problem: the incident is updated, nobody paged again.
@@ -100,10 +100,10 @@ def test_a_missing_connection_opens_one_incident_naming_the_ssp_without_retries(
     run = local.run_day(daily_dag, DAY, clock)
     assert "failed" in str(run.state)
     tis = {f"{ti.task_id}[{ti.map_index}]": ti for ti in run.get_task_instances()}
-    assert str(tis["per_ssp.fetch[0]"].state).endswith("success")  # no retries: recorded, not raised
-    assert str(tis["per_ssp.finalize[0]"].state).endswith("failed")
-    assert tis["per_ssp.finalize[0]"].try_number == 1
-    assert str(tis["per_ssp.finalize[1]"].state).endswith("success")  # xchange is not blocked
+    assert str(tis["per_ssp.ingest[0]"].state).endswith("success")  # no retries: recorded, not raised
+    assert str(tis["per_ssp.load[0]"].state).endswith("failed")
+    assert tis["per_ssp.load[0]"].try_number == 1
+    assert str(tis["per_ssp.load[1]"].state).endswith("success")  # xchange is not blocked
     sent = [(a["event"], a["ssp"], a["reason"]) for a in alerts()]
     assert sent == [("opened", "adpulse", "missing_connection")]
     assert DAY.isoformat() in alerts()[0]["dates"]

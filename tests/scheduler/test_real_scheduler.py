@@ -92,14 +92,14 @@ def test_a_manual_trigger_by_logical_date_processes_that_date(deployment: Deploy
     assert ledger == {FIRST.isoformat(), (FIRST + dt.timedelta(days=1)).isoformat()}
 
 
-def _kill_worker_mid_publish(deployment: Deployment, run_id_hint: str, seconds: float = 600) -> str:
-    """SIGKILL the Celery worker (and its task processes) while a publish of ``KILLED`` runs."""
+def _kill_worker_mid_load(deployment: Deployment, run_id_hint: str, seconds: float = 600) -> str:
+    """SIGKILL the Celery worker (and its task processes) while the load (publish, freeze) of ``KILLED`` runs."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         rows = deployment.sql(
             "SELECT ti.run_id FROM task_instance ti JOIN dag_run dr ON dr.run_id = ti.run_id "
             "AND dr.dag_id = ti.dag_id WHERE ti.dag_id = 'ssp_revenue_daily' "
-            "AND ti.task_id = 'per_ssp.publish' AND ti.state = 'running' AND dr.logical_date = %s",
+            "AND ti.task_id = 'per_ssp.load' AND ti.state = 'running' AND dr.logical_date = %s",
             calendar.run_logical_date(KILLED, TOKYO))
         if rows:
             deployment.kill("worker")
@@ -107,7 +107,7 @@ def _kill_worker_mid_publish(deployment: Deployment, run_id_hint: str, seconds: 
             deployment.restart("worker")
             return str(rows[0][0])
         time.sleep(0.3)
-    raise AssertionError(f"no publish of {KILLED} ran within {seconds:.0f}s ({run_id_hint})")
+    raise AssertionError(f"no load of {KILLED} ran within {seconds:.0f}s ({run_id_hint})")
 
 
 @pytest.mark.timeout(1500)
@@ -120,7 +120,7 @@ def test_a_backfill_over_run_dates_fills_only_the_gaps_and_survives_a_worker_kil
     deployment.cli("backfill", "create", "--dag-id", "ssp_revenue_daily",
                        "--from-date", at_six(BACKFILL_FROM), "--to-date", at_six(BACKFILL_TO),
                        "--max-active-runs", "1")
-    killed_run = _kill_worker_mid_publish(deployment, "backfill")
+    killed_run = _kill_worker_mid_load(deployment, "backfill")
     runs = deployment.wait_for_runs(deployment.DAILY, 7, seconds=1200)
     backfilled = [r for r in runs if r["run_type"] == "backfill"]
     new_dates = [dt.date(2026, 10, 31), dt.date(2026, 11, 1), BACKFILL_TO]
@@ -184,7 +184,7 @@ def test_revoked_credentials_open_one_incident_without_retries(deployment: Deplo
     assert runs[-1]["state"] == "failed"
     states = deployment.task_states(runs[-1]["run_id"])
     failed = [t for t in states if t[2] == "failed"]
-    assert [t[0] for t in failed] == ["per_ssp.finalize"], states
+    assert [t[0] for t in failed] == ["per_ssp.load"], states
     assert failed[0][3] == 1  # an ActionableAlert is not retried
     services = lake_services(deployment.bucket)
     notices = LakeAlertLog(services.s3, deployment.bucket).read()
