@@ -4,14 +4,16 @@ over a month of publish_log opens.
 
 The span is replayed through ``ssp_revenue.operate.replay`` (what ``ssp-revenue replay`` runs:
 every daily, chance and close run of the schedule, in order, on the emulator's clock),
-five SSPs, small reports, the emulator's restatement curves, production windows
-(refetch 7 days, adjustments 45, 3 fetch chances). ``--growth-days`` sets the span
-(365: a year).
+five SSPs by default (``--growth-ssps`` picks fewer: every table is partitioned by SSP,
+so one SSP's year is a fifth of the lake at a fifth of the time), small reports, the
+emulator's restatement curves, production windows (refetch 7 days, adjustments 45, 3 fetch
+chances). ``--growth-days`` sets the span (365: a year).
 
-Usage: ``python -m benchmarks.lake_growth [DAYS] [ROWS]`` or ``make bench ARGS="--only growth
---growth-days 365"``. The replay costs about 0.3 s per fetch on two cores, and a year is ~84,000
-fetches (~7 h): it runs in chunks of ``CHUNK_DAYS``, the lake saved after each
-(``lake_checkpoint``), and the same command run again goes on from the last chunk.
+Usage: ``python -m benchmarks.lake_growth [DAYS] [ROWS] [SSP,SSP...]`` or ``make bench
+ARGS="--only growth --growth-days 365 --growth-ssps adpulse"``. The replay costs about 0.3 s per
+fetch on two cores, and a five-SSP year is ~87,000 fetches (5-9 h), one SSP's ~17,500: it runs
+in chunks of ``CHUNK_DAYS``, the lake saved after each (``lake_checkpoint``), and the same
+command run again goes on from the last chunk.
 """
 
 from __future__ import annotations
