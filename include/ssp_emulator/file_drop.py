@@ -31,10 +31,28 @@ def manifest_key(ssp: str, day: dt.date) -> str:
 
 
 def _client(state: EmulatorState) -> Any:
-    import boto3
+    """The drop bucket's client, built (and the bucket made) once per emulated world."""
+    if state.drop_client is None:
+        import boto3
 
-    return boto3.client("s3", endpoint_url=state.s3_endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106  # nosec B106
+        s3 = boto3.client("s3", endpoint_url=state.s3_endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106  # nosec B106
+        try:
+            s3.create_bucket(Bucket=DROP_BUCKET)
+        except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+            pass
+        state.drop_client = s3
+    return state.drop_client
+
+
+def put_changed(state: EmulatorState, s3: Any, key: str, body: bytes) -> bool:
+    """Put ``body`` at ``key`` unless this world already put the same bytes there."""
+    digest = hashlib.sha256(body).hexdigest()
+    if state.dropped.get(key) == digest:
+        return False
+    s3.put_object(Bucket=DROP_BUCKET, Key=key, Body=body)
+    state.dropped[key] = digest
+    return True
 
 
 def _render(table: pa.Table, bad_row: int | None) -> bytes:
@@ -60,9 +78,12 @@ def deliver(state: EmulatorState, ssp: str, day: dt.date, s3: Any) -> bool:
         return False
     body = _render(table, bad_row)
     digest = hashlib.sha256(body).hexdigest()
+    if state.dropped.get(manifest_key(ssp, day)) == digest:
+        return False  # delivered by this process: the bucket holds it
     try:
         current = json.loads(s3.get_object(Bucket=DROP_BUCKET, Key=manifest_key(ssp, day))["Body"].read())
         if current.get("sha256") == digest:
+            state.dropped[manifest_key(ssp, day)] = digest
             return False
     except s3.exceptions.NoSuchKey:
         pass
@@ -78,6 +99,7 @@ def deliver(state: EmulatorState, ssp: str, day: dt.date, s3: Any) -> bool:
     }
     s3.put_object(Bucket=DROP_BUCKET, Key=manifest_key(ssp, day),
                   Body=json.dumps(manifest, sort_keys=True).encode())
+    state.dropped[manifest_key(ssp, day)] = digest  # the manifest of this data file
     return True
 
 
@@ -87,16 +109,13 @@ def deliver_all(state: EmulatorState) -> int:
     if not drops or not state.s3_endpoint:
         return 0
     s3 = _client(state)
-    try:
-        s3.create_bucket(Bucket=DROP_BUCKET)
-    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
-        pass
     delivered = 0
     today = state.now.date()
     for profile in drops:
         for back in range(DELIVERY_DAYS, -1, -1):
             delivered += deliver(state, profile.name, today - dt.timedelta(days=back), s3)
-        delivered += statements.deliver(state, profile.name, s3, DROP_BUCKET)
+        delivered += statements.deliver(
+            state, profile.name, lambda key, body: put_changed(state, s3, key, body))
     return delivered
 
 
@@ -104,6 +123,7 @@ def clear(state: EmulatorState) -> None:
     """Take back every delivered file (a reset of the emulated world)."""
     if not state.s3_endpoint:
         return
+    state.dropped.clear()
     s3 = _client(state)
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=DROP_BUCKET):

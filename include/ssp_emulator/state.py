@@ -66,6 +66,11 @@ class EmulatorState:
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.tokens: dict[str, tuple[str, dt.datetime]] = {}
         self.statement_plans: dict[tuple[str, str], dict[str, Any]] = {}  # (ssp, month) -> variant
+        # What the file-drop SSPs' bucket holds, as this process put it (key -> the sha256 of the file,
+        # or for a manifest of the data file it names), and its
+        # client: the clock moves every simulated run, and each move re-delivers only what changed.
+        self.dropped: dict[str, str] = {}
+        self.drop_client: Any = None
         self._ids = itertools.count(1)
 
     def next_id(self, prefix: str) -> str:

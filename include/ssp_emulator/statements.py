@@ -250,8 +250,9 @@ def drop_key(ssp: str, month: str) -> str:
     return f"{ssp}/statements/{month}.csv"
 
 
-def deliver(state: EmulatorState, ssp: str, s3: Any, bucket: str) -> int:
-    """A file-drop SSP puts the statements issued by now in its bucket (the newest wins the name)."""
+def deliver(state: EmulatorState, ssp: str, put: Callable[[str, bytes], bool]) -> int:
+    """A file-drop SSP puts the statements issued by now in its bucket (the newest wins the name);
+    ``put`` writes a file unless it already holds those bytes."""
     delivered = 0
     today = state.now.astimezone(BUSINESS_TZ).date()
     month = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
@@ -259,7 +260,6 @@ def deliver(state: EmulatorState, ssp: str, s3: Any, bucket: str) -> int:
         name = month.strftime("%Y-%m")
         found = current(state, ssp, name)
         if found is not None:
-            s3.put_object(Bucket=bucket, Key=drop_key(ssp, name), Body=render(found, "csv"))
-            delivered += 1
+            delivered += put(drop_key(ssp, name), render(found, "csv"))
         month = (month - dt.timedelta(days=1)).replace(day=1)
     return delivered

@@ -173,9 +173,7 @@ def load(job: dict[str, Any]) -> dict[str, Any]:
     """
     current = settings()
     svc = services(current)
-    job = pipeline.publish_step(job, _config(current, job), svc)
-    job = pipeline.freeze_step(job, svc)
-    job = pipeline.allocate_step(job, svc)
+    job = pipeline.load_job(job, _config(current, job), svc)
     for step in ("publish", "freeze", "allocate"):
         emit_metrics(job, step)
     try:

@@ -19,6 +19,7 @@ import io
 import json
 import re
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -205,10 +206,22 @@ def quarantine(
     return key
 
 
+# GETs in flight when reading many objects: a log partition of the open window is one small
+# file per fetch, so a read is that many round trips (boto3's clients are thread-safe).
+READ_THREADS = 8
+
+
 def read_parquet_files(s3: Any, bucket: str, schema: pa.Schema, keys: list[str]) -> pa.Table:
     """These Parquet objects, in this order, as one table of ``schema``."""
-    tables = [pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=k)["Body"].read()))
-              for k in keys]
+
+    def read(key: str) -> pa.Table:
+        return pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+    if len(keys) > 1:
+        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(keys))) as pool:
+            tables = list(pool.map(read, keys))
+    else:
+        tables = [read(k) for k in keys]
     if not tables:
         return schema.empty_table()
     return pa.concat_tables(tables).cast(schema)

@@ -356,15 +356,24 @@ def raise_if_actionable(job: dict[str, Any], services: Services) -> list[dict[st
     return list(job["notices"])
 
 
+def ingest_job(job: dict[str, Any], config: SspConfig, connector: ReportConnector,
+               services: Services) -> dict[str, Any]:
+    """Fetch and land every due date, then validate what landed: the DAG's ``ingest`` task."""
+    return validate_step(fetch_step(job, connector, services), config, services)
+
+
+def load_job(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
+    """Publish what validation passed, freeze, book adjustments, allocate: the DAG's ``load``
+    task before it settles."""
+    publish_step(job, config, services)
+    freeze_step(job, services)
+    return allocate_step(job, services)
+
+
 def run_job(job: dict[str, Any], config: SspConfig, connector: ReportConnector,
             services: Services) -> dict[str, Any]:
     """Every step of one SSP's job in one process: the same code the DAG's tasks run."""
-    fetch_step(job, connector, services)
-    validate_step(job, config, services)
-    publish_step(job, config, services)
-    freeze_step(job, services)
-    allocate_step(job, services)
-    return job
+    return load_job(ingest_job(job, config, connector, services), config, services)
 
 
 def run_ssp(
