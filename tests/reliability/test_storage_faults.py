@@ -14,10 +14,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.config import Config
 
 from ssp_revenue.core import calendar, registry
+from ssp_revenue.operate import aws, runtime
 from ssp_revenue.operate.pipeline import run_ssp
 from tests.integration.conftest import Lake
 
@@ -103,10 +106,24 @@ def test_transient_throttling_and_5xx_are_retried_and_the_run_publishes(
     assert job["published"][0]["version"] == version
 
 
+def with_retry_budget(env: Lake, attempts: int) -> Lake:
+    """The lake's clients with the production retry Config but fewer attempts: a fault that
+    never goes away outlasts any budget, and botocore's backoff waits out each one for real
+    (8 attempts took ~2 minutes of this test)."""
+    config = aws.RETRIES.merge(Config(retries={"max_attempts": attempts, "mode": "adaptive"}))
+
+    def client(service: str) -> Any:
+        return boto3.client(service, region_name=env.settings.region,  # type: ignore[call-overload]
+                            endpoint_url=env.settings.aws_endpoint, config=config)
+
+    env.services = runtime.services_for(env.settings, s3=client("s3"), glue=client("glue"))
+    return env
+
+
 def test_a_fault_that_persists_fails_the_step_and_the_previous_version_stays(
     lake_env: Lake, emulator: Any
 ) -> None:
-    env = lake_env
+    env = with_retry_budget(lake_env, 3)
     cut = calendar.cutoff(DAY, env.settings.tz, env.settings.freeze_hours)
     run(env, emulator, cut - dt.timedelta(hours=30))
     before = live(env)
