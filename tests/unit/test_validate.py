@@ -64,3 +64,23 @@ def test_a_silent_row_cap_shows_as_a_row_count_mismatch() -> None:
 def test_an_empty_report_fails() -> None:
     with pytest.raises(ValidationFailed, match="no rows"):
         check(parsed([], {"rows": 0, "impressions": 0, "clicks": 0, "revenue": 0}))
+
+
+def test_nulls_fail_naming_the_column_and_rows_across_batches() -> None:
+    """Not-null is read from Arrow's null counts, outside GX: the same message, rows
+    numbered across the report's batches, every null column named."""
+    from ssp_revenue.ingest.connectors.base import ReportBatches
+    from ssp_revenue.ingest.validate import validate_batches
+
+    from .helpers import table
+
+    data = rows(6, row4={"media": None}, row5={"media": None, "country": None})
+    whole = table(data)
+    batches = whole.slice(0, 3).to_batches() + whole.slice(3).to_batches()
+    with pytest.raises(ValidationFailed) as info:
+        validate_batches(ReportBatches(iter(batches), None), config=CONFIG, revenue_date=DAY, file=FILE,
+                         again=lambda: ReportBatches(iter(batches), None))
+    error = info.value
+    assert "expect_column_values_to_not_be_null on media: 2 row(s), rows [5, 6]" in str(error)
+    assert "expect_column_values_to_not_be_null on country: 1 row(s), rows [6]" in str(error)
+    assert error.row == 5 and error.file == FILE

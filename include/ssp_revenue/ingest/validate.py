@@ -163,7 +163,8 @@ def validate_batches(
         if not failures:  # the first failing batch's examples are enough to reject the report
             failures = _row_failures(table, config, revenue_date, before=sums.rows)
         foreign = foreign or bool(pc.any(pc.not_equal(table["currency"], config.currency)).as_py())
-        keys.add(hasher.update(table))
+        if not failures:  # a rejected report has no digest (and the hash refuses nulls)
+            keys.add(hasher.update(table))
         batches += 1
         sums = sums + totals_of(table)
     if sums.rows == 0:
