@@ -66,9 +66,9 @@ class EmulatorState:
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self.tokens: dict[str, tuple[str, dt.datetime]] = {}
         self.statement_plans: dict[tuple[str, str], dict[str, Any]] = {}  # (ssp, month) -> variant
-        # What the file-drop SSPs' bucket holds, as this process put it (key -> the sha256 of the file,
-        # or for a manifest of the data file it names), and its
-        # client: the clock moves every simulated run, and each move re-delivers only what changed.
+        # The clock moves every simulated run, and each move re-delivers only what changed: what
+        # the file-drop SSPs' bucket holds as this process put it (key -> the sha256 of the file,
+        # for a manifest that of the data file it names), and the bucket's client.
         self.dropped: dict[str, str] = {}
         self.drop_client: Any = None
         self._ids = itertools.count(1)

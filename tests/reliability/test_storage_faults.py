@@ -14,7 +14,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
@@ -111,12 +110,8 @@ def with_retry_budget(env: Lake, attempts: int) -> Lake:
     never goes away outlasts any budget, and botocore's backoff waits out each one for real
     (8 attempts took ~2 minutes of this test)."""
     config = aws.RETRIES.merge(Config(retries={"max_attempts": attempts, "mode": "adaptive"}))
-
-    def client(service: str) -> Any:
-        return boto3.client(service, region_name=env.settings.region,  # type: ignore[call-overload]
-                            endpoint_url=env.settings.aws_endpoint, config=config)
-
-    env.services = runtime.services_for(env.settings, s3=client("s3"), glue=client("glue"))
+    env.services = runtime.services_for(env.settings, s3=aws.client("s3", env.settings, config),
+                                        glue=aws.client("glue", env.settings, config))
     return env
 
 

@@ -241,9 +241,10 @@ def _duplicates_across_batches(
 def _null_failures(table: pa.Table, *, before: int = 0) -> list[tuple[str, int | None]]:
     """No column may be null, checked on the null count Arrow keeps with each column.
 
-    As twelve GX expectations (one per column) this rule was half of GX's time on a
-    200-row batch, all of it building their metric graphs in Python; a replay or a
-    backfill validates thousands of such batches. The message is the one GX gave.
+    As twelve GX expectations (one per column) this rule was a quarter of a 200-row
+    batch's validation (93 -> 69 ms), all of it GX building their metric graphs in
+    Python; a replay or a backfill validates thousands of such batches. The message
+    is the one GX gave.
     """
     out: list[tuple[str, int | None]] = []
     for name in table.column_names:

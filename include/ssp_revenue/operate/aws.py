@@ -16,10 +16,10 @@ from ssp_revenue.core.settings import Settings
 RETRIES = Config(retries={"max_attempts": 8, "mode": "adaptive"}, max_pool_connections=32)
 
 
-def client(service: str, settings: Settings) -> Any:
+def client(service: str, settings: Settings, config: Config = RETRIES) -> Any:
     return boto3.client(
         service,  # type: ignore[call-overload]
         region_name=settings.region,
         endpoint_url=settings.aws_endpoint,
-        config=RETRIES,
+        config=config,
     )

@@ -358,7 +358,8 @@ def raise_if_actionable(job: dict[str, Any], services: Services) -> list[dict[st
 
 def ingest_job(job: dict[str, Any], config: SspConfig, connector: ReportConnector,
                services: Services) -> dict[str, Any]:
-    """Fetch and land every due date, then validate what landed: the DAG's ``ingest`` task."""
+    """Fetch and land every due date, then validate what landed: what the DAG's ``ingest``
+    task does once it has built the connector from its Connection."""
     return validate_step(fetch_step(job, connector, services), config, services)
 
 
