@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
@@ -49,13 +50,27 @@ def aws_clients(settings: Settings, aws_conn_id: str = "aws_default") -> tuple[A
     """S3 and Glue clients through the Amazon provider (credentials and endpoint from the Connection).
 
     One hook and one boto3 session for both: the Connection is fetched from the
-    api-server once and the credentials resolved once per task, not once per client."""
+    api-server once and the credentials resolved once per task, not once per client.
+    The pair is kept for the process, keyed by what it was built from: a new session
+    parses botocore's S3 and Glue models again (0.1-0.3 s), which a task process pays
+    once anyway but ``dag.test()``, every task in one process, paid per task."""
     hook = AwsBaseHook(aws_conn_id=aws_conn_id, region_name=settings.region, config=aws.RETRIES)
     session = hook.get_session(region_name=settings.region)
+    credentials = session.get_credentials()
+    frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    endpoints = tuple(hook.conn_config.get_service_endpoint_url(service_name=s) for s in ("s3", "glue"))
+    key = (aws_conn_id, settings.region, endpoints, repr(hook.verify), frozen)
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS.clear()  # the Connection changed (a rotated secret): the old clients go
+            _CLIENTS[key] = tuple(
+                session.client(service,  # type: ignore[call-overload]
+                               endpoint_url=endpoint, config=aws.RETRIES, verify=hook.verify)
+                for service, endpoint in zip(("s3", "glue"), endpoints, strict=True))
+        s3, glue = _CLIENTS[key]
+    return s3, glue
 
-    def client(service: str) -> Any:
-        return session.client(service,  # type: ignore[call-overload]
-                              endpoint_url=hook.conn_config.get_service_endpoint_url(service_name=service),
-                              config=aws.RETRIES, verify=hook.verify)
 
-    return client("s3"), client("glue")
+# boto3 clients are thread-safe; the key holds everything a client was built from.
+_CLIENTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_CLIENTS_LOCK = threading.Lock()

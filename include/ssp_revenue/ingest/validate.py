@@ -14,6 +14,7 @@ import decimal
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -61,6 +62,12 @@ def preload() -> None:
     _batch_definition()
 
 
+# One GX context per process, shared by every validation in it; GX's ephemeral context and
+# its batch registry are not thread-safe, and the replay validates several SSPs' jobs on
+# threads. GX's share is pure Python under the GIL, so the lock costs no parallelism.
+_GX_LOCK = threading.RLock()
+
+
 @functools.lru_cache(maxsize=1)
 def _batch_definition() -> Any:
     gx = _gx()
@@ -75,7 +82,8 @@ def _batch_definition() -> Any:
 
 def expectation_suite(config: SspConfig, revenue_date: dt.date) -> Any:
     """The row rules for one (SSP, date) batch."""
-    return _suite(config.name, config.currency, config.tz_policy, revenue_date)
+    with _GX_LOCK:
+        return _suite(config.name, config.currency, config.tz_policy, revenue_date)
 
 
 @functools.lru_cache(maxsize=256)
@@ -262,15 +270,17 @@ def _row_failures(
 ) -> list[tuple[str, int | None]]:
     """The rules' failures on one batch; rows numbered from ``before + 1``."""
     out = _null_failures(table, before=before)
-    batch = _batch_definition().get_batch(batch_parameters={"dataframe": _frame(table)})
-    suite = expectation_suite(config, revenue_date)
-    # Pass/fail first: collecting unexpected rows and examples costs as much again, and
-    # is only worth it for a batch that fails.
-    if batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"}).success:
-        return out
-    result = batch.validate(
-        suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": MAX_EXAMPLES},
-    )
+    frame = _frame(table)
+    with _GX_LOCK:
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        suite = expectation_suite(config, revenue_date)
+        # Pass/fail first: collecting unexpected rows and examples costs as much again, and
+        # is only worth it for a batch that fails.
+        if batch.validate(suite, result_format={"result_format": "BOOLEAN_ONLY"}).success:
+            return out
+        result = batch.validate(
+            suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": MAX_EXAMPLES},
+        )
     for item in result.results:
         if item.success:
             continue
