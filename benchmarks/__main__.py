@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="backfill: also run the same steps through the library alone (doubles the time)")
     parser.add_argument("--executor", action="append", choices=EXECUTORS,
                         help="backfill-topology: only this executor (repeatable)")
+    parser.add_argument("--airflow-setting", action="append", default=[], metavar="AIRFLOW__S__K=V",
+                        help="backfill-topology: also run the last executor with this Airflow "
+                             "setting, side by side in the same run (repeatable: one variant)")
     parser.add_argument("--growth-days", type=int, default=365,
                         help="growth: the simulated span (production windows)")
     parser.add_argument("--growth-rows", type=int, default=200, help="growth: emulator rows per SSP-day")
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     if "backfill-topology" in chosen:  # its own topologies and stack
         print(backfill_topology.main(args.backfill_dates, args.backfill_rows, args.refetch_days,
-                                     args.adjustment_days, tuple(args.executor or EXECUTORS)))
+                                     args.adjustment_days, tuple(args.executor or EXECUTORS),
+                                     dict(kv.split("=", 1) for kv in args.airflow_setting)))
         chosen = [c for c in chosen if c != "backfill-topology"]
         if not chosen:
             return 0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from benchmarks import cpu_account
 from benchmarks.backfill import SSPS, four_ssp_config
 from benchmarks.common import write_table
 from benchmarks.session import post, rows_per_day
@@ -129,6 +130,31 @@ def _handoffs(topology: Any) -> dict[str, float]:
             "dispatched": statistics.median(dispatched) if dispatched else 0.0}
 
 
+def _cpu_table(results: dict[str, dict[str, Any]], dates: int) -> str:
+    """CPU seconds per run by process tree, each executor side by side."""
+    names: list[str] = []
+    for result in results.values():
+        names += [n for n in result["cpu"] if n not in names]
+    head = "| CPU s per run | " + " | ".join(results) + " |"
+    lines = ["", "", "Where the CPU went (CPU seconds per run, from unpausing to the last run's end; "
+             "a tree's children are its descendants: Celery's task processes under the worker, "
+             "LocalExecutor's under the scheduler, PostgreSQL's backends under the postmaster; "
+             f"capacity: {_cores()} cores x the run's wall):", "", head,
+             "|---|" + "---|" * len(results)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{r['cpu'].get(name, 0.0) / dates:.2f}" for r in results.values()) + " |")
+    lines.append("| capacity (cores x wall) | " + " | ".join(
+        f"{_cores() * r['wall'] / dates:.2f}" for r in results.values()) + " |")
+    return "\n".join(lines)
+
+
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
 def _floor(topology: Any) -> float:
     """Mean seconds of an empty task under the same topology: what any task costs before our code."""
     from benchmarks.scheduler_runs import floor_dag_seconds
@@ -137,18 +163,19 @@ def _floor(topology: Any) -> float:
 
 
 def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
-                     adjustment_days: int) -> dict[str, Any]:
+                     adjustment_days: int, settings_env: dict[str, str] | None = None) -> dict[str, Any]:
     from ssp_revenue.core import calendar
     from ssp_revenue.core.settings import Settings
     from ssp_revenue.operate import runtime
     from ssp_revenue_airflow import local
     from ssp_revenue_airflow.topology import AirflowTopology
 
-    base = LOCAL / executor
+    base = LOCAL / (executor + ("-variant" if settings_env else ""))
     bucket = f"bt-{uuid.uuid4().hex[:10]}"
     env = {**_pipeline_env(bucket, config_dir, refetch_days, adjustment_days),
            "SSP_REVENUE_CLOCK": "replay", "SSP_REVENUE_CATCHUP": "true",
-           "SSP_REVENUE_END_DATE": days[0].isoformat()}  # one scheduled run; the backfill does the rest
+           "SSP_REVENUE_END_DATE": days[0].isoformat(),  # one scheduled run; the backfill does the rest
+           **(settings_env or {})}
     from benchmarks.scheduler_runs import dags_with_floor
 
     env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags_with_floor(base / "dags").resolve())
@@ -162,6 +189,10 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
         post(emulator_url + "/_control/clock",
              {"now": calendar.run_logical_date(days[0], TOKYO).isoformat()})
         topology.wait_for_dag(DAILY, seconds=300)
+        state = topology.read() or {}
+        roots = {**{str(k): int(v) for k, v in state.get("pids", {}).items()},
+                 **{str(k): int(v) for k, v in json.loads(stack_file.read_text()).get("pids", {}).items()}}
+        cpu_before = cpu_account.sample(roots)
         started = time.monotonic()
         topology.airflow("dags", "unpause", DAILY)
         topology.wait_for_runs(DAILY, 1, seconds=1800)
@@ -173,6 +204,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
                              "--to-date", at_six(days[-1]), "--max-active-runs", "1")
         runs = topology.wait_for_runs(DAILY, len(days), seconds=6 * 3600)
         wall = time.monotonic() - started
+        cpu = cpu_account.spent(cpu_before, cpu_account.sample(roots))
         tasks = _task_seconds(topology)
         busy = _busy_seconds(topology)
         library = _library(topology)
@@ -186,7 +218,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
     return {"wall": wall, "runs": [(r["end_date"] - r["start_date"]).total_seconds() for r in runs],
             "states": [r["state"] for r in runs], "types": [r["run_type"] for r in runs],
             "tasks": tasks, "busy": busy, "snapshot": snapshot, "stack": base, "env": env,
-            "library": library, "run_walls": run_walls, "floor": floor, "handoffs": handoffs}
+            "library": library, "run_walls": run_walls, "floor": floor, "handoffs": handoffs, "cpu": cpu}
 
 
 def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
@@ -245,7 +277,9 @@ def differences(ours: dict[str, Any], reference: dict[str, Any], limit: int = 5)
 
 
 def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
-         executors: tuple[str, ...] = ("LocalExecutor", "CeleryExecutor")) -> str:
+         executors: tuple[str, ...] = ("LocalExecutor", "CeleryExecutor"),
+         variant: dict[str, str] | None = None) -> str:
+    """``variant``: Airflow settings for one more pass of the last executor, after the others."""
     days = [FIRST + dt.timedelta(days=n) for n in range(dates)]
     import os
 
@@ -254,12 +288,17 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
 
     os.environ.update(stack.LOCAL_AWS_ENV)  # this process reads the lakes with the stack's keys
     config_dir = four_ssp_config(Settings.from_env({}).config_dir)  # every pass reads the same registry
+    passes = [(e, e, None) for e in executors]
+    if variant:
+        passes.append((executors[-1] + " with " + ", ".join(f"`{k}={v}`" for k, v in variant.items()),
+                       executors[-1], variant))
     results = {}
-    for executor in executors:
-        results[executor] = through_topology(executor, days, rows, config_dir, refetch_days, adjustment_days)
-        if executor != executors[-1]:
-            stack.LocalStack(results[executor]["stack"]).down()
-    baseline = through_dag_test(results[executors[-1]]["stack"], days, rows, config_dir, refetch_days,
+    for n, (name, executor, settings_env) in enumerate(passes):
+        results[name] = through_topology(executor, days, rows, config_dir, refetch_days, adjustment_days,
+                                         settings_env)
+        if n != len(passes) - 1:
+            stack.LocalStack(results[name]["stack"]).down()
+    baseline = through_dag_test(results[passes[-1][0]]["stack"], days, rows, config_dir, refetch_days,
                                 adjustment_days)
     table = []
     differing = []
@@ -305,7 +344,7 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         "Lake: the backfilled lake against the dag.test() lake, partition versions and ledger entries. "
         f"Reproduce: `make bench ARGS='--only backfill-topology --backfill-dates {dates} "
         f"--backfill-rows {rows}'`."
-    ) + ("".join(f"\n\n- {line}" for line in differing) if differing else "")
+    ) + _cpu_table(results, dates) + ("".join(f"\n\n- {line}" for line in differing) if differing else "")
     return write_table(
         "backfill_topology",
         f"Backfill through the real topology: {dates} dates x {len(SSPS)} SSPs at {rows:,} rows",
