@@ -51,7 +51,7 @@ def tree_seconds(pid: int, skip: frozenset[int] = frozenset()) -> tuple[float, f
 def machine_busy_seconds() -> float:
     """Every core's non-idle seconds since boot."""
     t = psutil.cpu_times()
-    return float(sum(t)) - t.idle - getattr(t, "iowait", 0.0)
+    return float(sum(t)) - float(t.idle) - float(getattr(t, "iowait", 0.0))
 
 
 @dataclasses.dataclass(frozen=True)
