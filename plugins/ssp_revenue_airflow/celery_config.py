@@ -28,6 +28,9 @@ def preload_validation(**_: Any) -> None:
         from ssp_revenue.ingest import validate
 
         validate.preload()
+        from ssp_revenue.operate import aws
+
+        aws.preload_models()  # S3's and Glue's botocore models, read once per worker
         import ssp_revenue_airflow.tasks  # noqa: F401  (the DAGs' task bodies and the library)
     except Exception:  # a worker that cannot preload still works, paying the imports per task
         log.exception("could not preload great-expectations and the task code")

@@ -55,7 +55,7 @@ def aws_clients(settings: Settings, aws_conn_id: str = "aws_default") -> tuple[A
     parses botocore's S3 and Glue models again (0.1-0.3 s), which a task process pays
     once anyway but ``dag.test()``, every task in one process, paid per task."""
     hook = AwsBaseHook(aws_conn_id=aws_conn_id, region_name=settings.region, config=aws.RETRIES)
-    session = hook.get_session(region_name=settings.region)
+    session = aws.share_models(hook.get_session(region_name=settings.region))
     credentials = session.get_credentials()
     frozen = credentials.get_frozen_credentials() if credentials is not None else None
     endpoints = tuple(hook.conn_config.get_service_endpoint_url(service_name=s) for s in ("s3", "glue"))
