@@ -3,7 +3,8 @@
 Airflow's task supervisor forks each task process from the Celery pool
 process, so what the worker imported before forking its pool is already there
 in every task: great-expectations' import then costs once per worker start,
-not once per ingest task (it validates), and so do the task bodies and the library they call.
+not once per ingest task (it validates), and so do the task bodies and the library they call,
+and botocore's S3 and Glue models (each task builds its clients from a Connection).
 ``airflow.env`` names this module in ``[celery] celery_config_options``.
 """
 
