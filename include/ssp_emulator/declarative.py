@@ -26,7 +26,7 @@ from flask import Flask, Response, request
 
 from ssp_emulator import text
 from ssp_emulator.figures import figures, hourly_between
-from ssp_emulator.http import decimal_text, error_response
+from ssp_emulator.http import error_response
 from ssp_emulator.state import EmulatorState, ReportNotReady
 from ssp_revenue.core.clock import parse_instant
 from ssp_revenue.core.styles import Column, ReportStyle
@@ -161,18 +161,46 @@ def _offset(cursor: str | None) -> int:
     return int(json.loads(base64.urlsafe_b64decode(cursor.encode()))["o"]) if cursor else 0
 
 
-def _json_value(value: Any, column: Column | None) -> Any:
-    if column is None:
-        return decimal_text(value) if isinstance(value, int) else value
-    if column.kind == "instant":
-        return value.astimezone(dt.UTC).strftime(column.format)
-    if column.kind == "date":
-        return dt.date.fromisoformat(str(value)).strftime(column.format)
-    if column.kind == "money":
-        if column.unit == "micros":
-            return int(value)
-        return decimal_text(value) if column.unit == "decimal" else int(value) // 1_000_000
-    return value
+def _json_column(values: pa.ChunkedArray | pa.Array, column: Column | None) -> list[Any]:
+    """One page column as the JSON an SSP serves, rendered in Arrow compute (a 1000-row page
+    through ``to_pylist`` and a per-cell conversion cost the emulator more than the client's parse)."""
+    rendered: Any = values
+    if column is None:  # a money column the description does not name (a renamed-column fault)
+        rendered = text.decimals(values) if pa.types.is_integer(values.type) else values
+    elif column.kind == "instant":
+        # Whole seconds: on a microsecond timestamp Arrow's %S would print the fraction.
+        rendered = pc.strftime(values.cast(pa.timestamp("s", tz="UTC")), format=column.format)
+    elif column.kind == "date":
+        rendered = pc.strftime(pc.cast(pc.cast(values, pa.string()), pa.date32()), format=column.format)
+    elif column.kind == "money" and column.unit == "decimal":
+        rendered = text.decimals(values)
+    elif column.kind == "money" and column.unit == "whole":
+        rendered = pc.divide(values, 1_000_000)  # the profile's amounts are whole units
+    cells: list[Any] = rendered.to_pylist()
+    return cells
+
+
+def _json_value(value: int, column: Column | None) -> Any:
+    """A stated total, as its column's cells are written."""
+    return _json_column(pa.array([value], pa.int64()), column)[0]
+
+
+def _json_rows(page: pa.Table, by_source: dict[str, Column], first: int, bad_row: int | None,
+               money: Column | None) -> list[dict[str, Any]]:
+    """The page's rows as dicts in the table's column order; data row ``bad_row`` (1-based,
+    across pages; the page starts at row ``first``) gets a malformed amount."""
+    names: list[str] = []
+    cells: list[list[Any]] = []
+    for name in page.column_names:
+        column = by_source.get(name)
+        if column is None and name not in MONEY_SOURCES:
+            continue
+        names.append(column.name if column is not None else name)
+        cells.append(_json_column(page[name], column))
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*cells, strict=True)]
+    if bad_row is not None and money is not None and first <= bad_row < first + len(rows):
+        rows[bad_row - first][money.name] = "12x45"
+    return rows
 
 
 def _register_json(app: Flask, state: EmulatorState, ssp: str, spec: ReportStyle) -> None:
@@ -237,19 +265,9 @@ def _register_json(app: Flask, state: EmulatorState, ssp: str, spec: ReportStyle
         table, stated, bad_row = state.with_content_faults(ssp, business_date, rows_now, consume=False)
         if offset + limit >= table.num_rows:  # the last page uses up one time of each fault
             state.with_content_faults(ssp, business_date, rows_now, consume=True)
-        page = table.slice(offset, limit).to_pylist()
-        out_rows: list[dict[str, Any]] = []
-        for index, row in enumerate(page, start=offset + 1):
-            out: dict[str, Any] = {}
-            for name, value in row.items():
-                column = by_source.get(name)
-                if column is None and name not in MONEY_SOURCES:
-                    continue
-                out[column.name if column is not None else name] = _json_value(value, column)
-            if bad_row == index and money is not None:
-                out[money.name] = "12x45"
-            out_rows.append(out)
-        next_offset = offset + len(page)
+        page = table.slice(offset, limit)
+        out_rows = _json_rows(page, by_source, offset + 1, bad_row, money)
+        next_offset = offset + page.num_rows
         body: dict[str, Any] = {spec.rows_field: out_rows}
         if spec.request.next_field:
             body[spec.request.next_field] = _cursor(next_offset) if next_offset < table.num_rows else None

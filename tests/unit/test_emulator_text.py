@@ -11,7 +11,9 @@ import random
 import pyarrow as pa
 
 from ssp_emulator import figures, text
+from ssp_emulator.declarative import MONEY_SOURCES, _json_rows
 from ssp_emulator.http import decimal_text
+from ssp_revenue.core.styles import Column
 
 EDGES = [0, 1, -1, 999, 1000, 1005, -1005, 999_999, 1_000_000, 1_234_567, 10**12 + 7, -(2**62), 2**62]
 
@@ -60,3 +62,50 @@ def test_stage_cache_holds_rows_within_its_budget() -> None:
         cache.get((key,), lambda: pa.table({"x": list(range(40))}))
     assert sum(t.num_rows for t in cache._tables.values()) <= 100
     assert list(cache._tables) == [(3,), (4,)]
+
+
+def _json_cell(value: object, column: Column | None) -> object:
+    """The page cell as the emulator rendered it row by row before (the reference)."""
+    if column is None:
+        return decimal_text(value) if isinstance(value, int) else value  # type: ignore[arg-type]
+    if column.kind == "instant":
+        return value.astimezone(dt.UTC).strftime(column.format)  # type: ignore[attr-defined]
+    if column.kind == "date":
+        return dt.date.fromisoformat(str(value)).strftime(column.format)
+    if column.kind == "money":
+        if column.unit == "micros":
+            return int(value)  # type: ignore[call-overload]
+        return decimal_text(value) if column.unit == "decimal" else int(value) // 1_000_000  # type: ignore[arg-type,call-overload]
+    return value
+
+
+def test_json_pages_render_each_cell_as_python_does() -> None:
+    profile = figures.DEFAULT_PROFILES["xchange"]
+    start = dt.datetime(2026, 6, 1, 15, tzinfo=dt.UTC)
+    hourly = figures.hourly_between(profile, start, start + dt.timedelta(days=1), 3,
+                                    start + dt.timedelta(days=5))
+    # "revenue": a money column the description does not name (the renamed-column fault)
+    whole = hourly.append_column("revenue", pa.array([1_000_000 * i for i in range(hourly.num_rows)], pa.int64()))
+    by_source = {"hour_start": Column("hour", "hour", format="%Y-%m-%dT%H:%M:%SZ"),
+                 "date": Column("day", "revenue_date", format="%Y/%m/%d"),
+                 "site": Column("publisher_site", "media"), "impressions": Column("impressions", "impressions"),
+                 "currency": Column("currency", "currency")}
+    for unit in ("decimal", "micros", "whole"):
+        money = Column("amount", "revenue", unit=unit)
+        mapping = {**by_source, "revenue_micros": money}
+        page = whole.slice(40, 300)
+        expected = []
+        for number, row in enumerate(page.to_pylist(), start=41):
+            out = {}
+            for name, value in row.items():
+                column = mapping.get(name)
+                if column is None and name not in MONEY_SOURCES:
+                    continue
+                out[column.name if column is not None else name] = _json_cell(value, column)
+            if number == 77:
+                out[money.name] = "12x45"
+            expected.append(out)
+        assert _json_rows(page, mapping, 41, 77, money) == expected
+        assert _json_rows(page, mapping, 41, 12, money) == [
+            {**row, "amount": _json_cell(v, money)} if row["amount"] == "12x45" else row
+            for row, v in zip(expected, page["revenue_micros"].to_pylist(), strict=True)]
