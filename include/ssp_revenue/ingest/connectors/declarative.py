@@ -9,8 +9,10 @@ against the rows as the SSP stated them, before any tax is stripped.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import decimal
+import functools
 import gzip
 import io
 import json
@@ -19,8 +21,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from ssp_revenue.core import calendar, schema
 from ssp_revenue.core.calendar import Month
@@ -73,6 +77,8 @@ def read_integer(column: Column, text: str, row: int) -> int:
     value = read_number(column, text, row)
     if value != value.to_integral_value():
         raise MalformedReport(f"column {column.name!r}: {text!r} is not a whole number", row=row)
+    if not -(2**63) <= value < 2**63:
+        raise MalformedReport(f"column {column.name!r}: {text!r} is beyond a 64-bit count", row=row)
     return int(value)
 
 
@@ -168,71 +174,31 @@ class DeclarativeConnector(ReportConnector):
         except UnicodeDecodeError as exc:
             line = body[: exc.start].count(b"\n")
             raise MalformedReport(f"not {spec.encoding} text ({exc.reason})", row=line) from None
-        rows = list(csv.reader(io.StringIO(text), delimiter=spec.delimiter))
-        if not rows:
+        header = next(csv.reader(io.StringIO(text), delimiter=spec.delimiter), None)
+        if header is None:
             raise MalformedReport("empty report")
-        header = [cell.strip() for cell in rows[0]]
+        header = [cell.strip() for cell in header]
         normalise.check_columns(header, spec.expected_columns)
-        index = {name: i for i, name in enumerate(header)}
-        data, total_row = rows[1:], None
-        if spec.totals_label is not None:
-            if len(rows) < 2 or rows[-1][:1] != [spec.totals_label]:
-                raise MalformedReport(f"no totals row ({spec.totals_label}) at the end: "
-                                      "the report is cut short")
-            data, total_row = rows[1:-1], rows[-1]
-        by_target = {c.to: c for c in spec.columns}
-        money = by_target["revenue"]
-        tax = money.tax if money.tax is not None and config.options.get(money.tax.when) else None
-        columns: dict[str, list[Any]] = {t: [] for t in by_target}
-        stated_money = decimal.Decimal(0)
-        for number, row in enumerate(data, start=1):
-            if len(row) != len(header):
-                raise MalformedReport(f"{len(row)} cells, the header has {len(header)}", row=number)
-            for target, column in by_target.items():
-                cell = row[index[column.name]]
-                if column.kind == "date":
-                    try:
-                        columns[target].append(dt.datetime.strptime(cell.strip(), column.format).date())
-                    except ValueError:
-                        raise MalformedReport(f"column {column.name!r}: date {cell!r} is not {column.format}",
-                                              row=number) from None
-                elif column.kind == "integer":
-                    columns[target].append(read_integer(column, cell, number))
-                elif column.kind == "money":
-                    amount = read_money(column, cell, number)
-                    stated_money += amount
-                    columns[target].append(strip_tax(amount, tax.rate) if tax else amount)
-                else:
-                    columns[target].append(cell.strip())
-        stated: dict[str, Any] | None = None
-        if total_row is not None:
-            at = len(rows) - 1
-            if len(total_row) != len(header):
-                raise MalformedReport(f"{len(total_row)} cells, the header has {len(header)}", row=at)
-            stated_revenue = read_money(money, total_row[index[money.name]], at)
-            if stated_revenue != stated_money:
-                taxed = " (tax included)" if money.tax is not None else ""
-                raise ValidationFailed(
-                    f"totals row states {stated_revenue:,} {config.currency}, the rows add up to "
-                    f"{stated_money:,}", failures=[f"total revenue{taxed} mismatch"], row=at)
-            stated = {"rows": len(data)}
-            for target in ("impressions", "clicks"):
-                stated[target] = read_integer(by_target[target], total_row[index[by_target[target].name]], at)
-        n = len(data)
-        currency = (pa.array(columns["currency"], pa.string()) if "currency" in by_target
-                    else pa.repeat(pa.scalar(config.currency, pa.string()), n))
+        fast = _CsvColumns.read(spec, config, text, header)
+        try:
+            stated = _stated_totals(spec, config, header, fast) if fast is not None else None
+        except (MalformedReport, ValidationFailed):
+            fast = None  # the exact reader's words for it, below
+        read = fast or _CsvRows.read(spec, config, text, header)
+        if fast is None:
+            stated = _stated_totals(spec, config, header, read)
+        n, columns = read.rows, read.columns
         table = pa.table({
-            "revenue_date": pa.array(columns["revenue_date"], pa.date32()),
+            "revenue_date": columns["revenue_date"],
             "ssp": pa.repeat(pa.scalar(config.name, pa.string()), n),
-            **{k: pa.array(columns[k], pa.string()) for k in ("media", "ad_unit", "country", "device")},
-            "impressions": pa.array(columns["impressions"], pa.int64()),
-            "clicks": pa.array(columns["clicks"], pa.int64()),
-            "revenue": pa.array(columns["revenue"], schema.MONEY),
-            "currency": currency,
+            **{k: columns[k] for k in ("media", "ad_unit", "country", "device")},
+            "impressions": columns["impressions"],
+            "clicks": columns["clicks"],
+            "revenue": columns["revenue"],
+            "currency": columns.get("currency", pa.repeat(pa.scalar(config.currency, pa.string()), n)),
             "tz_policy": pa.repeat(pa.scalar(config.tz_policy, pa.string()), n),
         })
         return ParsedReport(normalise.conform(table), stated)
-
 
     @classmethod
     def _parse_json(cls, config: SspConfig, body: bytes) -> ParsedReport:
@@ -285,6 +251,246 @@ class DeclarativeConnector(ReportConnector):
                       "clicks": int(stated[names["clicks"]]),
                       "revenue": decimal.Decimal(str(stated[names["revenue"]]))}
         return ParsedReport(normalise.conform(out), totals)
+
+
+@dataclasses.dataclass(frozen=True)
+class _CsvRead:
+    """A described CSV report's data rows as typed columns (revenue without tax), the sum of
+    the amounts as stated (with tax), and its totals row's cells, if it has one."""
+
+    columns: dict[str, pa.Array]
+    rows: int
+    stated_money: decimal.Decimal
+    total_row: list[str] | None
+
+
+def _stated_totals(
+    spec: ReportStyle, config: SspConfig, header: list[str], read: _CsvRead
+) -> dict[str, Any] | None:
+    """The totals row, checked against the rows as the SSP stated them (before any tax is stripped)."""
+    if read.total_row is None:
+        return None
+    by_target = {c.to: c for c in spec.columns}
+    money = by_target["revenue"]
+    index = {name: i for i, name in enumerate(header)}
+    at = read.rows + 1
+    if len(read.total_row) != len(header):
+        raise MalformedReport(f"{len(read.total_row)} cells, the header has {len(header)}", row=at)
+    stated_revenue = read_money(money, read.total_row[index[money.name]], at)
+    if stated_revenue != read.stated_money:
+        taxed = " (tax included)" if money.tax is not None else ""
+        raise ValidationFailed(
+            f"totals row states {stated_revenue:,} {config.currency}, the rows add up to "
+            f"{read.stated_money:,}", failures=[f"total revenue{taxed} mismatch"], row=at)
+    stated: dict[str, Any] = {"rows": read.rows}
+    for target in ("impressions", "clicks"):
+        column = by_target[target]
+        stated[target] = read_integer(column, read.total_row[index[column.name]], at)
+    return stated
+
+
+class _CsvRows:
+    """Cell by cell in Python: the exact reader, and the one that names a bad cell's column and row."""
+
+    @staticmethod
+    def read(spec: ReportStyle, config: SspConfig, text: str, header: list[str]) -> _CsvRead:
+        rows = list(csv.reader(io.StringIO(text), delimiter=spec.delimiter))
+        index = {name: i for i, name in enumerate(header)}
+        data, total_row = rows[1:], None
+        if spec.totals_label is not None:
+            if len(rows) < 2 or rows[-1][:1] != [spec.totals_label]:
+                raise MalformedReport(f"no totals row ({spec.totals_label}) at the end: "
+                                      "the report is cut short")
+            data, total_row = rows[1:-1], rows[-1]
+        by_target = {c.to: c for c in spec.columns}
+        money = by_target["revenue"]
+        tax = money.tax if money.tax is not None and config.options.get(money.tax.when) else None
+        columns: dict[str, list[Any]] = {t: [] for t in by_target}
+        stated_money = decimal.Decimal(0)
+        for number, row in enumerate(data, start=1):
+            if len(row) != len(header):
+                raise MalformedReport(f"{len(row)} cells, the header has {len(header)}", row=number)
+            for target, column in by_target.items():
+                cell = row[index[column.name]]
+                if column.kind == "date":
+                    try:
+                        columns[target].append(dt.datetime.strptime(cell.strip(), column.format).date())
+                    except ValueError:
+                        raise MalformedReport(f"column {column.name!r}: date {cell!r} is not {column.format}",
+                                              row=number) from None
+                elif column.kind == "integer":
+                    columns[target].append(read_integer(column, cell, number))
+                elif column.kind == "money":
+                    amount = read_money(column, cell, number)
+                    stated_money += amount
+                    columns[target].append(strip_tax(amount, tax.rate) if tax else amount)
+                else:
+                    columns[target].append(cell.strip())
+        types = {"date": pa.date32(), "integer": pa.int64(), "money": schema.MONEY}
+        arrays = {target: pa.array(values, types.get(by_target[target].kind, pa.string()))
+                  for target, values in columns.items()}
+        return _CsvRead(arrays, len(data), stated_money, total_row)
+
+
+class _CsvColumns:
+    """Whole columns in Arrow compute, for a report whose every cell is plainly well formed.
+
+    It answers only when its result is the exact reader's: ``read`` returns None for a
+    report with anything it would have to judge (quotes, blank lines, a cell that is not
+    plainly a number of its format, amounts too large for 64-bit arithmetic), and the
+    exact reader then reads it, or names the bad cell. Text and date cells repeat a few
+    values, so those are read by the exact rules once per distinct value. A 50k-row
+    report read cell by cell took 0.3 s, a sixth of its ingest task.
+    """
+
+    # What the exact reader accepts, narrowed to ASCII and to values that need no judging.
+    INTEGER = {"plain": r"-?\d+", "thousands": r"-?(\d{1,3}(,\d{3})*|\d+)", "decimal_comma": r"-?\d+",
+               "thousands_decimal_comma": r"-?(\d{1,3}(\.\d{3})*|\d+)"}
+    FRACTION = {"plain": r"(\.\d{1,6})?", "thousands": r"(\.\d{1,6})?", "decimal_comma": r"(,\d{1,6})?",
+                "thousands_decimal_comma": r"(,\d{1,6})?"}
+    SPACE = " \t"
+
+    @classmethod
+    def read(cls, spec: ReportStyle, config: SspConfig, text: str, header: list[str]) -> _CsvRead | None:
+        if "\x00" in text or text[:1] in ("\r", "\n") or any(
+                blank in text for blank in ("\n\n", "\n\r", "\r\r")):
+            return None  # blank lines: the csv module's rows, not Arrow's
+        if '"' in text and 2 * len(cls._quoted(spec.delimiter).findall(text)) != text.count('"'):
+            return None  # a quote that does not plainly enclose a whole cell: the csv module's rules
+        names = [f"c{i}" for i in range(len(header))]
+        try:
+            table = pacsv.read_csv(
+                pa.py_buffer(text.encode()),
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=names),
+                parse_options=pacsv.ParseOptions(delimiter=spec.delimiter),
+                convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                     strings_can_be_null=False))
+        except pa.ArrowInvalid:
+            return None  # a row with another number of cells than the header
+        total_row = None
+        if spec.totals_label is not None:
+            if not table.num_rows or table[0][table.num_rows - 1].as_py() != spec.totals_label:
+                return None
+            total_row = [table[i][table.num_rows - 1].as_py() for i in range(len(names))]
+            table = table.slice(0, table.num_rows - 1)
+        index = {name: i for i, name in enumerate(header)}
+        money = spec.column("revenue")
+        tax = money.tax if money is not None and money.tax is not None else None
+        tax = tax if tax is not None and config.options.get(tax.when) else None
+        columns: dict[str, pa.Array] = {}
+        stated_money = decimal.Decimal(0)
+        for column in spec.columns:
+            cells = table[index[column.name]].combine_chunks()
+            if column.kind == "date":
+                read = cls._by_distinct(cells, functools.partial(_date, column.format), pa.date32())
+            elif column.kind == "integer":
+                read = cls._integers(cells, column)
+            elif column.kind == "money":
+                micros = cls._micros(cells, column)
+                if micros is None:
+                    return None
+                stated_money = pc.sum(_decimals(micros)).as_py() if len(micros) else decimal.Decimal(0)
+                read = _decimals(micros if tax is None else _without_tax(micros, tax.rate))
+            else:
+                read = cls._by_distinct(cells, str.strip, pa.string())
+            if read is None:
+                return None
+            columns[column.to] = read
+        return _CsvRead(columns, table.num_rows, stated_money, total_row)
+
+    @staticmethod
+    @functools.cache
+    def _quoted(delimiter: str) -> re.Pattern[str]:
+        """A whole cell in quotes, with no quote or line end inside (what both readers read alike)."""
+        d = re.escape(delimiter)
+        return re.compile(f'(?:^|(?<=[{d}\\r\\n]))"[^"\\r\\n]*"(?=[{d}\\r\\n]|\\Z)')
+
+    @staticmethod
+    def _by_distinct(cells: pa.Array, reader: Any, type_: pa.DataType) -> pa.Array | None:
+        encoded = cells.dictionary_encode()
+        try:
+            values = [reader(v) for v in encoded.dictionary.to_pylist()]
+        except ValueError:
+            return None
+        return pa.array(values, type_).take(encoded.indices)
+
+    @classmethod
+    def _digits(cls, cells: pa.Array, column: Column, pattern: str) -> pa.Array | None:
+        """The cells as plain ASCII digits (separators gone, "." for the point), or None."""
+        trimmed = pc.utf8_trim(cells, cls.SPACE)
+        if not pc.all(pc.match_substring_regex(trimmed, f"^{pattern}$")).as_py() and len(cells):
+            return None
+        _, group, point = _FORMATS[column.number_format]
+        digits = pc.replace_substring(trimmed, group, "") if group else trimmed
+        return pc.replace_substring(digits, ",", ".") if point == "," else digits
+
+    @classmethod
+    def _integers(cls, cells: pa.Array, column: Column) -> pa.Array | None:
+        digits = cls._digits(cells, column, cls.INTEGER[column.number_format])
+        if digits is None:
+            return None
+        try:
+            return pc.cast(digits, pa.int64())
+        except pa.ArrowInvalid:
+            return None  # beyond 64 bits: the exact reader says what it makes of it
+
+    @classmethod
+    def _micros(cls, cells: pa.Array, column: Column) -> np.ndarray | None:
+        """Each amount in micros (int64), or None when one needs the exact reader."""
+        fraction = cls.FRACTION[column.number_format] if column.unit == "decimal" else ""
+        digits = cls._digits(cells, column, cls.INTEGER[column.number_format] + fraction)
+        if digits is None:
+            return None
+        try:
+            if column.unit == "decimal":
+                exact = pc.cast(digits, pa.decimal128(18, schema.MONEY_SCALE))
+                micros = _unscaled(exact)
+            else:
+                micros = np.asarray(pc.cast(digits, pa.int64()).to_numpy(zero_copy_only=False), np.int64)
+        except pa.ArrowInvalid:
+            return None
+        limit = int(MAX_MONEY) * (1 if column.unit == "whole" else 10**schema.MONEY_SCALE)
+        if len(micros) and int(np.abs(micros).max()) >= limit:
+            return None
+        if column.unit == "whole":
+            micros = micros * 10**schema.MONEY_SCALE
+        return micros
+
+
+def _date(format: str, text: str) -> dt.date:
+    return dt.datetime.strptime(text.strip(), format).date()
+
+
+def _unscaled(values: pa.Array) -> np.ndarray:
+    """The unscaled integers of a decimal128 array that fits in 64 bits (its low words)."""
+    words = np.frombuffer(values.buffers()[1], dtype=np.int64)
+    return words[values.offset * 2:(values.offset + len(values)) * 2:2].copy()
+
+
+def _decimals(micros: np.ndarray) -> pa.Array:
+    """int64 micros as the money type, exactly (its unscaled value, sign-extended to 128 bits)."""
+    words = np.empty(len(micros) * 2, dtype=np.int64)
+    words[0::2] = micros
+    words[1::2] = np.where(micros < 0, -1, 0)
+    return pa.Array.from_buffers(schema.MONEY, len(micros), [None, pa.py_buffer(words.tobytes())])
+
+
+def _without_tax(micros: np.ndarray, rate: decimal.Decimal) -> np.ndarray:
+    """``strip_tax`` on whole columns: x 100 / (100 + rate x 100), half-to-even, in integers.
+
+    The exact quotient is a fraction of small integers, so it is never within Decimal's 28
+    digits of a half without being one: rounding it once, exactly, is what ``strip_tax`` gives.
+    """
+    ratio = (100 + rate * 100).as_integer_ratio()  # n / d
+    numerator, denominator = 100 * ratio[1], ratio[0]  # amount x 100 d / n
+    if len(micros) and int(np.abs(micros).max()) * numerator >= 2**62:
+        return np.array([int(strip_tax(decimal.Decimal(int(m)).scaleb(-schema.MONEY_SCALE), rate)
+                             .scaleb(schema.MONEY_SCALE)) for m in micros], dtype=np.int64)
+    scaled = micros * numerator
+    quotient, remainder = np.divmod(scaled, denominator)
+    twice = remainder * 2
+    quotient += (twice > denominator) | ((twice == denominator) & (quotient % 2 == 1))
+    return quotient
 
 
 def _json_table(spec: ReportStyle, rows: list[dict[str, Any]]) -> pa.Table:
