@@ -51,6 +51,9 @@ _FORMATS = {
 }
 MAX_MONEY = decimal.Decimal(10) ** (18 - schema.MONEY_SCALE)
 MAX_PAGES = 10_000
+# zlib's default: level 9 took 4x the time for 13 % less (a 50k-row JSON report: 0.28 s, 0.64 MB
+# against 0.065 s, 0.73 MB); raw objects are kept, but a day's is well under a megabyte.
+RAW_GZIP_LEVEL = 6
 
 
 def strip_tax(gross: decimal.Decimal, rate: decimal.Decimal) -> decimal.Decimal:
@@ -98,6 +101,28 @@ def read_money(column: Column, text: str, row: int) -> decimal.Decimal:
     return value
 
 
+def _as_served(content: bytes, page: Any) -> bytes:
+    """A page's JSON as the SSP sent it, when it is plain UTF-8 (else as parsed, re-encoded)."""
+    if content.startswith(b"\xef\xbb\xbf"):
+        return json.dumps(page).encode()
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return json.dumps(page).encode()
+    return content
+
+
+def _envelope(start: str, end: str, business_tz: str, pages: list[bytes]) -> bytes:
+    """The landed object: the range, the zone and every page as served, in one JSON document.
+
+    The pages go in as their bytes: re-serialising 50k parsed rows (sorted keys) and
+    compressing at gzip's level 9 were two thirds of fetching a 50k-row report.
+    """
+    head = {"business_tz": business_tz, "end": end}
+    return (json.dumps(head)[:-1].encode() + b', "pages": [' + b", ".join(pages) + b'], "start": '
+            + json.dumps(start).encode() + b"}")
+
+
 class DeclarativeConnector(ReportConnector):
     """A report style read by its description; subclasses only bind the description."""
 
@@ -125,6 +150,7 @@ class DeclarativeConnector(ReportConnector):
             return FetchedReport(self.config.name, revenue_date, ReportBody.of(response.content),
                                  self.extension, facts)
         pages: list[Any] = []
+        served: list[bytes] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
             asked = dict(params)
@@ -136,14 +162,16 @@ class DeclarativeConnector(ReportConnector):
             except ValueError:
                 # Keep what was served: the body lands raw and fails parsing with a clear error.
                 pages.append({"unparseable": response.text})
+                served.append(json.dumps(pages[-1]).encode())
                 break
             pages.append(page)
+            served.append(_as_served(response.content, page))
             cursor = page.get(spec.request.next_field) if spec.request.next_field and isinstance(page, dict) \
                 else None
             if not cursor:
                 break
-        envelope = {"start": start, "end": end, "business_tz": self.business_tz, "pages": pages}
-        body = gzip.compress(json.dumps(envelope, sort_keys=True).encode(), mtime=0)
+        body = gzip.compress(_envelope(start, end, self.business_tz, served), compresslevel=RAW_GZIP_LEVEL,
+                             mtime=0)
         first = pages[0] if pages and isinstance(pages[0], dict) else {}
         facts = {"style": self.style, "pages": len(pages),
                  "totals": first.get(spec.totals_field) if spec.totals_field else None}
@@ -495,6 +523,9 @@ def _without_tax(micros: np.ndarray, rate: decimal.Decimal) -> np.ndarray:
 
 def _json_table(spec: ReportStyle, rows: list[dict[str, Any]]) -> pa.Table:
     """Strict typing of the JSON rows; a bad value names its row (1-based, across pages)."""
+    typed = _json_columns(spec, rows)
+    if typed is not None:
+        return typed
     columns: dict[str, list[Any]] = {c.to: [] for c in spec.columns}
     for number, row in enumerate(rows, start=1):
         for column in spec.columns:
@@ -530,6 +561,42 @@ def _json_table(spec: ReportStyle, rows: list[dict[str, Any]]) -> pa.Table:
             out[column.to] = pa.array([str(v) for v in values], pa.string())
     if "currency" not in out:
         raise MalformedReport("a JSON report names the currency of its rows (a 'currency' column)")
+    return pa.table(out)
+
+
+def _json_columns(spec: ReportStyle, rows: list[dict[str, Any]]) -> pa.Table | None:
+    """The rows typed a column at a time by Arrow's own inference, when it leaves nothing to judge.
+
+    Inference that gives int64 saw only ints (a bool or a float makes it fail or give another
+    type), and string saw only str, so each column then holds what the row-by-row typing
+    would give it; anything else (a null or missing field, a bool, a float, a number as
+    text, an unreadable instant or amount) returns None and the rows are typed one by one,
+    which names the row. Row by row was 0.15 s of a 50k-row report.
+    """
+    if not rows:
+        return None
+    out: dict[str, pa.Array] = {}
+    for column in spec.columns:
+        try:
+            values = pa.array([row.get(column.name) for row in rows])
+        except (pa.ArrowException, OverflowError, TypeError, AttributeError):
+            return None
+        want = pa.int64() if column.kind == "integer" else pa.string()
+        if values.null_count or values.type != want:
+            return None
+        try:
+            if column.kind in ("instant", "date"):
+                parsed = pc.strptime(values, format=column.format, unit="us")
+                out[column.to] = pc.assume_timezone(parsed, "UTC") if column.kind == "instant" \
+                    else pc.cast(parsed, pa.date32())
+            elif column.kind == "money":
+                out[column.to] = pc.cast(values, schema.MONEY)
+            else:
+                out[column.to] = values
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return None
+    if "currency" not in out:
+        return None
     return pa.table(out)
 
 

@@ -1,5 +1,6 @@
-"""A described CSV report read in whole columns gives exactly what the cell-by-cell reader
-gives, or leaves the report to it: same rows, same Decimals, same errors naming the same row."""
+"""A described report (CSV or JSON rows) read in whole columns gives exactly what the
+cell-by-cell reader gives, or leaves the report to it: same rows, same Decimals, same errors
+naming the same row."""
 
 from __future__ import annotations
 
@@ -165,3 +166,41 @@ def test_the_shipped_style_reads_a_large_export_in_whole_columns(monkeypatch: py
     parsed = JpCsvConnector.parse(config, text.encode("cp932"), {}, DAY)
     assert parsed.table.num_rows == rows
     assert parsed.stated_totals is not None and parsed.stated_totals["rows"] == rows
+
+
+def _json_outcome(spec: ReportStyle, rows: list[dict[str, Any]]) -> Any:
+    try:
+        return declarative._json_table(spec, rows).to_pylist()
+    except PipelineError as exc:
+        return (type(exc).__name__, str(exc), exc.row)
+    except (ValueError, TypeError, ArithmeticError) as exc:  # what the row-by-row typing lets through
+        return (type(exc).__name__, str(exc))
+
+
+def test_json_rows_typed_in_columns_as_row_by_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = load_style("rest_json")
+    assert spec is not None
+    rng = random.Random(11)
+    rows = [{"hour": f"2026-06-01T{h:02d}:00:00Z", "publisher_site": rng.choice(["news", "sport"]),
+             "placement": f"u{rng.randint(0, 30)}", "geo": "JP", "platform": "web",
+             "impressions": (imp := rng.randint(0, 10**9)), "clicks": rng.randint(0, imp),
+             "revenue_usd": f"{rng.randint(-5, 10**6)}.{rng.randint(0, 999_999):06d}", "currency": "USD"}
+            for h in range(24) for _ in range(40)]
+    odd_values = [None, True, 1.0, 1.5, "12", 2**70, "2026-06-01 00:00", "1e3", "x", 12, ["a"]]
+    cases = [rows]
+    for field in ("hour", "publisher_site", "impressions", "revenue_usd", "currency"):
+        for value in odd_values:
+            changed = [dict(r) for r in rows]
+            changed[rng.randrange(len(rows))][field] = value
+            cases.append(changed)
+        missing = [dict(r) for r in rows]
+        del missing[17][field]
+        cases.append(missing)
+    taken = 0
+    for case in cases:
+        with monkeypatch.context() as m:
+            m.setattr(declarative, "_json_columns", lambda spec, rows: None)
+            expected = _json_outcome(spec, case)
+        taken += declarative._json_columns(spec, case) is not None
+        assert _json_outcome(spec, case) == expected
+    assert taken >= 1 + 5  # the clean rows, and e.g. a text field that is still text
