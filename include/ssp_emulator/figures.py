@@ -268,18 +268,22 @@ def _hourly_figures(profile: SspProfile, local_date: dt.date, seed: int, at: dt.
 def hourly_between(
     profile: SspProfile, start: dt.datetime, end: dt.datetime, seed: int, at: dt.datetime
 ) -> pa.Table:
-    """Hourly rows with start <= hour_start < end (UTC), across the local dates they touch."""
+    """Hourly rows with start <= hour_start < end (UTC), across the local dates they touch.
+
+    Kept by the stages of those dates: a paged report asks for the same range once a page.
+    """
     tz = ZoneInfo(profile.timezone)
     first = start.astimezone(tz).date()
     last = (end - dt.timedelta(seconds=1)).astimezone(tz).date()
-    tables = []
-    day = first
-    while day <= last:
-        tables.append(hourly_figures(profile, day, seed, at))
-        day += dt.timedelta(days=1)
-    if not tables:
-        return hourly_figures(profile, first, seed, at).slice(0, 0)
-    table = pa.concat_tables(tables)
+    days = [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+    stages = tuple(profile.restatements_applied(day, at) for day in days)
+    return STAGES.get(("between", profile, start, end, seed, stages),
+                      lambda: _hourly_between(profile, days or [first], start, end, seed, at))
+
+
+def _hourly_between(profile: SspProfile, days: list[dt.date], start: dt.datetime, end: dt.datetime,
+                    seed: int, at: dt.datetime) -> pa.Table:
+    table = pa.concat_tables([hourly_figures(profile, day, seed, at) for day in days])
     hour = table["hour_start"]
     keep = pa.compute.and_(
         pa.compute.greater_equal(hour, pa.scalar(start, pa.timestamp("us", tz="UTC"))),
