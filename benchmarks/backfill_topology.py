@@ -16,6 +16,7 @@ are compared partition by partition (versions, ledger): they must be identical.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import statistics
 import time
@@ -130,6 +131,48 @@ def _handoffs(topology: Any) -> dict[str, float]:
             "dispatched": statistics.median(dispatched) if dispatched else 0.0}
 
 
+TIMELINE = ("run start -> plan starts", "plan (task process)", "plan end -> first ingest starts",
+            "ingest, first start -> last end", "last ingest end -> first load starts",
+            "load, first start -> last end", "last load end -> run end", "run end -> next run starts")
+
+
+def _timeline(topology: Any, runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Median seconds of each phase of a run, from the metadata DB's timestamps: where a run's
+    wall goes between our task processes (the scheduler's noticing, queueing and the run's own
+    start and end) and in them."""
+    rows = topology.sql("SELECT run_id, task_id, start_date, end_date FROM task_instance WHERE dag_id = %s "
+                        "AND start_date IS NOT NULL AND end_date IS NOT NULL", DAILY)
+    spans: dict[str, dict[str, list[Any]]] = {}
+    for run_id, task, start, end in rows:
+        spans.setdefault(run_id, {}).setdefault(task, []).append((start, end))
+    ordered = sorted(runs, key=lambda r: r["start_date"])
+    phases: dict[str, list[float]] = {name: [] for name in TIMELINE}
+    for n, run in enumerate(ordered):
+        tasks = spans.get(run["run_id"], {})
+        if not all(t in tasks for t in CHAIN):
+            continue
+        plan = tasks["plan"][0]
+        ingest = (min(s for s, _ in tasks[CHAIN[1]]), max(e for _, e in tasks[CHAIN[1]]))
+        load = (min(s for s, _ in tasks[CHAIN[2]]), max(e for _, e in tasks[CHAIN[2]]))
+        marks = [run["start_date"], plan[0], plan[1], ingest[0], ingest[1], load[0], load[1], run["end_date"]]
+        for name, (a, b) in zip(TIMELINE, itertools.pairwise(marks), strict=False):
+            phases[name].append((b - a).total_seconds())
+        if n + 1 < len(ordered):
+            phases[TIMELINE[-1]].append((ordered[n + 1]["start_date"] - run["end_date"]).total_seconds())
+    return {name: statistics.median(v) for name, v in phases.items() if v}
+
+
+def _timeline_table(results: dict[str, dict[str, Any]]) -> str:
+    head = "| median s of a run | " + " | ".join(results) + " |"
+    lines = ["", "", "Where a run's wall went (medians over the runs, the metadata DB's timestamps; the "
+             "ingest and load phases hold the four SSPs' tasks side by side):", "", head,
+             "|---|" + "---|" * len(results)]
+    for name in TIMELINE:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{r['timeline'].get(name, 0.0):.2f}" for r in results.values()) + " |")
+    return "\n".join(lines)
+
+
 def _cpu_table(results: dict[str, dict[str, Any]], dates: int) -> str:
     """CPU seconds per run by process tree, each executor side by side."""
     names: list[str] = []
@@ -209,6 +252,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
         busy = _busy_seconds(topology)
         library = _library(topology)
         handoffs = _handoffs(topology)
+        timeline = _timeline(topology, runs)
         run_walls = {r["run_id"]: (r["end_date"] - r["start_date"]).total_seconds() for r in runs}
         floor = _floor(topology)
         settings = Settings.from_env({**stack_env, **env})
@@ -218,7 +262,8 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
     return {"wall": wall, "runs": [(r["end_date"] - r["start_date"]).total_seconds() for r in runs],
             "states": [r["state"] for r in runs], "types": [r["run_type"] for r in runs],
             "tasks": tasks, "busy": busy, "snapshot": snapshot, "stack": base, "env": env,
-            "library": library, "run_walls": run_walls, "floor": floor, "handoffs": handoffs, "cpu": cpu}
+            "library": library, "run_walls": run_walls, "floor": floor, "handoffs": handoffs, "cpu": cpu,
+            "timeline": timeline}
 
 
 def through_dag_test(stack_dir: Path, days: list[dt.date], rows: int, config_dir: Path, refetch_days: int,
@@ -288,7 +333,7 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
 
     os.environ.update(stack.LOCAL_AWS_ENV)  # this process reads the lakes with the stack's keys
     config_dir = four_ssp_config(Settings.from_env({}).config_dir)  # every pass reads the same registry
-    passes = [(e, e, None) for e in executors]
+    passes: list[tuple[str, str, dict[str, str] | None]] = [(e, e, None) for e in executors]
     if variant:
         passes.append((executors[-1] + " with " + ", ".join(f"`{k}={v}`" for k, v in variant.items()),
                        executors[-1], variant))
@@ -344,7 +389,8 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         "Lake: the backfilled lake against the dag.test() lake, partition versions and ledger entries. "
         f"Reproduce: `make bench ARGS='--only backfill-topology --backfill-dates {dates} "
         f"--backfill-rows {rows}'`."
-    ) + _cpu_table(results, dates) + ("".join(f"\n\n- {line}" for line in differing) if differing else "")
+    ) + _cpu_table(results, dates) + _timeline_table(results) + (
+        "".join(f"\n\n- {line}" for line in differing) if differing else "")
     return write_table(
         "backfill_topology",
         f"Backfill through the real topology: {dates} dates x {len(SSPS)} SSPs at {rows:,} rows",
