@@ -131,41 +131,45 @@ def _handoffs(topology: Any) -> dict[str, float]:
             "dispatched": statistics.median(dispatched) if dispatched else 0.0}
 
 
-TIMELINE = ("run start -> plan starts", "plan (task process)", "plan end -> first ingest starts",
-            "ingest, first start -> last end", "last ingest end -> first load starts",
-            "load, first start -> last end", "last load end -> run end", "run end -> next run starts")
+TIMELINE = ("run start -> plan starts", "plan (task process)", "plan end -> its ingest starts",
+            "ingest (task process)", "ingest end -> its load starts", "load (task process)",
+            "load end -> run end", "run end -> next run starts", "first to last ingest start")
 
 
 def _timeline(topology: Any, runs: list[dict[str, Any]]) -> dict[str, float]:
-    """Median seconds of each phase of a run, from the metadata DB's timestamps: where a run's
-    wall goes between our task processes (the scheduler's noticing, queueing and the run's own
-    start and end) and in them."""
-    rows = topology.sql("SELECT run_id, task_id, start_date, end_date FROM task_instance WHERE dag_id = %s "
-                        "AND start_date IS NOT NULL AND end_date IS NOT NULL", DAILY)
-    spans: dict[str, dict[str, list[Any]]] = {}
-    for run_id, task, start, end in rows:
-        spans.setdefault(run_id, {}).setdefault(task, []).append((start, end))
+    """Median seconds of each phase of a run along its last SSP chain to end (the one the run
+    waited for), from the metadata DB's timestamps: the scheduler's noticing, queueing and the
+    run's own start and end between our task processes. The phases of a run add up to its wall."""
+    rows = topology.sql("SELECT run_id, task_id, map_index, start_date, end_date FROM task_instance "
+                        "WHERE dag_id = %s AND start_date IS NOT NULL AND end_date IS NOT NULL", DAILY)
+    spans: dict[str, dict[tuple[str, int], tuple[Any, Any]]] = {}
+    for run_id, task, index, start, end in rows:
+        spans.setdefault(run_id, {})[(task, index)] = (start, end)
     ordered = sorted(runs, key=lambda r: r["start_date"])
     phases: dict[str, list[float]] = {name: [] for name in TIMELINE}
     for n, run in enumerate(ordered):
         tasks = spans.get(run["run_id"], {})
-        if not all(t in tasks for t in CHAIN):
+        loads = {index: span for (task, index), span in tasks.items() if task == CHAIN[2]}
+        if ("plan", -1) not in tasks or not loads:
             continue
-        plan = tasks["plan"][0]
-        ingest = (min(s for s, _ in tasks[CHAIN[1]]), max(e for _, e in tasks[CHAIN[1]]))
-        load = (min(s for s, _ in tasks[CHAIN[2]]), max(e for _, e in tasks[CHAIN[2]]))
+        last = max(loads, key=lambda index: loads[index][1])
+        if (CHAIN[1], last) not in tasks:
+            continue
+        plan, ingest, load = tasks[("plan", -1)], tasks[(CHAIN[1], last)], loads[last]
         marks = [run["start_date"], plan[0], plan[1], ingest[0], ingest[1], load[0], load[1], run["end_date"]]
         for name, (a, b) in zip(TIMELINE, itertools.pairwise(marks), strict=False):
             phases[name].append((b - a).total_seconds())
         if n + 1 < len(ordered):
-            phases[TIMELINE[-1]].append((ordered[n + 1]["start_date"] - run["end_date"]).total_seconds())
+            phases[TIMELINE[-2]].append((ordered[n + 1]["start_date"] - run["end_date"]).total_seconds())
+        starts = [span[0] for (task, _), span in tasks.items() if task == CHAIN[1]]
+        phases[TIMELINE[-1]].append((max(starts) - min(starts)).total_seconds())
     return {name: statistics.median(v) for name, v in phases.items() if v}
 
 
 def _timeline_table(results: dict[str, dict[str, Any]]) -> str:
     head = "| median s of a run | " + " | ".join(results) + " |"
-    lines = ["", "", "Where a run's wall went (medians over the runs, the metadata DB's timestamps; the "
-             "ingest and load phases hold the four SSPs' tasks side by side):", "", head,
+    lines = ["", "", "Where a run's wall went, along the SSP chain the run waited for (medians over the "
+             "runs, the metadata DB's timestamps; the other SSPs' tasks run side by side with it):", "", head,
              "|---|" + "---|" * len(results)]
     for name in TIMELINE:
         lines.append(f"| {name} | " + " | ".join(
