@@ -9,6 +9,7 @@ from benchmarks import (
     backfill,
     backfill_topology,
     lake_growth,
+    parse_styles,
     pipeline_day,
     publish_side_by_side,
     query_month,
@@ -19,7 +20,7 @@ from benchmarks import (
 )
 
 BENCHMARKS = ("pipeline_day", "publish", "validation", "query", "backfill", "backfill-topology", "scheduler",
-              "growth", "streaming")
+              "growth", "streaming", "parse")
 
 
 EXECUTORS = ("LocalExecutor", "CeleryExecutor")
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--airflow-setting", action="append", default=[], metavar="AIRFLOW__S__K=V",
                         help="backfill-topology: also run the last executor with this Airflow "
                              "setting, side by side in the same run (repeatable: one variant)")
+    parser.add_argument("--parse-rows", type=int, default=50_000,
+                        help="parse: report rows of the jp_csv and rest_json reports read")
     parser.add_argument("--growth-days", type=int, default=365,
                         help="growth: the simulated span (production windows)")
     parser.add_argument("--growth-rows", type=int, default=200, help="growth: emulator rows per SSP-day")
@@ -59,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     if "streaming" in chosen:  # one process per measured day, a stack of its own
         print(streaming_day.main())
         chosen = [c for c in chosen if c != "streaming"]
+        if not chosen:
+            return 0
+    if "parse" in chosen:  # an emulator of its own, in this process
+        print(parse_styles.main(args.parse_rows, args.runs))
+        chosen = [c for c in chosen if c != "parse"]
         if not chosen:
             return 0
     if "backfill-topology" in chosen:  # its own topologies and stack
