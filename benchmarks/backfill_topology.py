@@ -106,6 +106,32 @@ def _library(topology: Any) -> dict[str, dict[str, Any]]:
 CHAIN = ("plan", "per_ssp.ingest", "per_ssp.load")
 
 
+def _task_cpu(topology: Any) -> dict[str, dict[str, float]]:
+    """Per task: the CPU seconds of its task processes (sum over the backfill) before their
+    body (start-up since the fork: imports, the DAG file, the runtime's own set-up) and in it,
+    as each task records them in the job it returns (``tasks._timed``)."""
+    rows = topology.sql("SELECT task_id, value FROM xcom WHERE dag_id = %s AND key = 'return_value' "
+                        "AND task_id IN ('plan', 'per_ssp.ingest', 'per_ssp.load')", DAILY)
+    out: dict[str, dict[str, float]] = {}
+    for task_id, value in rows:
+        step = task_id.split(".")[-1]
+        jobs = _xcom(value)
+        job = jobs[0] if isinstance(jobs, list) and jobs else jobs
+        recorded = (job or {}).get("cpu", {}) if isinstance(job, dict) else {}
+        cpu = recorded.get(step)
+        if cpu is None:
+            continue
+        spent = out.setdefault(step, {"before": 0.0, "body": 0.0, "tasks": 0})
+        if step == "ingest" and "due" in recorded:  # the ingest planned its job first
+            spent["before"] += float(recorded["due"]["before"])
+            spent["body"] += float(recorded["due"]["body"]) + float(cpu["body"])
+        else:
+            spent["before"] += float(cpu["before"])
+            spent["body"] += float(cpu["body"])
+        spent["tasks"] += 1
+    return out
+
+
 def _handoffs(topology: Any) -> dict[str, float]:
     """Median seconds of each hand-off from a task to the next one of its SSP's chain.
 
@@ -134,6 +160,7 @@ def _handoffs(topology: Any) -> dict[str, float]:
 TIMELINE = ("run start -> plan starts", "plan (task process)", "plan end -> its ingest starts",
             "ingest (task process)", "ingest end -> its load starts", "load (task process)",
             "load end -> run end", "run end -> next run starts", "first to last ingest start")
+NO_PLAN = "run start -> its ingest starts"  # the DAG without a plan task: its ingests plan
 
 
 def _timeline(topology: Any, runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -146,18 +173,26 @@ def _timeline(topology: Any, runs: list[dict[str, Any]]) -> dict[str, float]:
     for run_id, task, index, start, end in rows:
         spans.setdefault(run_id, {})[(task, index)] = (start, end)
     ordered = sorted(runs, key=lambda r: r["start_date"])
-    phases: dict[str, list[float]] = {name: [] for name in TIMELINE}
+    phases: dict[str, list[float]] = {name: [] for name in (NO_PLAN, *TIMELINE)}
     for n, run in enumerate(ordered):
         tasks = spans.get(run["run_id"], {})
         loads = {index: span for (task, index), span in tasks.items() if task == CHAIN[2]}
-        if ("plan", -1) not in tasks or not loads:
+        if not loads:
             continue
         last = max(loads, key=lambda index: loads[index][1])
         if (CHAIN[1], last) not in tasks:
             continue
-        plan, ingest, load = tasks[("plan", -1)], tasks[(CHAIN[1], last)], loads[last]
-        marks = [run["start_date"], plan[0], plan[1], ingest[0], ingest[1], load[0], load[1], run["end_date"]]
-        for name, (a, b) in zip(TIMELINE, itertools.pairwise(marks), strict=False):
+        ingest, load = tasks[(CHAIN[1], last)], loads[last]
+        names: tuple[str, ...]
+        if ("plan", -1) in tasks:
+            plan = tasks[("plan", -1)]
+            names = TIMELINE[:-2]
+            marks = [run["start_date"], plan[0], plan[1], ingest[0], ingest[1], load[0], load[1],
+                     run["end_date"]]
+        else:
+            names = (NO_PLAN, *TIMELINE[3:-2])
+            marks = [run["start_date"], ingest[0], ingest[1], load[0], load[1], run["end_date"]]
+        for name, (a, b) in zip(names, itertools.pairwise(marks), strict=True):
             phases[name].append((b - a).total_seconds())
         if n + 1 < len(ordered):
             phases[TIMELINE[-2]].append((ordered[n + 1]["start_date"] - run["end_date"]).total_seconds())
@@ -171,7 +206,9 @@ def _timeline_table(results: dict[str, dict[str, Any]]) -> str:
     lines = ["", "", "Where a run's wall went, along the SSP chain the run waited for (medians over the "
              "runs, the metadata DB's timestamps; the other SSPs' tasks run side by side with it):", "", head,
              "|---|" + "---|" * len(results)]
-    for name in TIMELINE:
+    for name in (NO_PLAN, *TIMELINE):
+        if not any(name in r["timeline"] for r in results.values()):
+            continue
         lines.append(f"| {name} | " + " | ".join(
             f"{r['timeline'].get(name, 0.0):.2f}" for r in results.values()) + " |")
     return "\n".join(lines)
@@ -193,6 +230,28 @@ def _cpu_table(results: dict[str, dict[str, Any]], dates: int) -> str:
             f"{r['cpu'].get(name, 0.0) / dates:.2f}" for r in results.values()) + " |")
     lines.append("| capacity (cores x wall) | " + " | ".join(
         f"{_cores() * r['wall'] / dates:.2f}" for r in results.values()) + " |")
+    return "\n".join(lines)
+
+
+def _task_cpu_table(results: dict[str, dict[str, Any]], dates: int) -> str:
+    """The task processes' CPU per run, split into start-up and body, beside the worker tree's."""
+    head = "| CPU s per run | " + " | ".join(results) + " |"
+    lines = ["", "", "The task processes' own CPU (CPU seconds per run; each task process measures its "
+             "start-up since the fork and its body, and returns them in its job; the rest of the "
+             "executor's tree is Airflow's supervisor processes and the executor's pool):", "",
+             head, "|---|" + "---|" * len(results)]
+    steps: list[str] = []
+    for result in results.values():
+        steps += [step for step in result.get("task_cpu", {}) if step not in steps]
+    for step in steps:
+        for part in ("before", "body"):
+            label = f"{step}: start-up (before its body)" if part == "before" else f"{step}: body (ours)"
+            lines.append(f"| {label} | " + " | ".join(
+                f"{r.get('task_cpu', {}).get(step, {}).get(part, 0.0) / dates:.2f}" for r in results.values())
+                + " |")
+    lines.append("| task processes, all | " + " | ".join(
+        f"{sum(v['before'] + v['body'] for v in r.get('task_cpu', {}).values()) / dates:.2f}"
+        for r in results.values()) + " |")
     return "\n".join(lines)
 
 
@@ -256,6 +315,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
         busy = _busy_seconds(topology)
         library = _library(topology)
         handoffs = _handoffs(topology)
+        task_cpu = _task_cpu(topology)
         timeline = _timeline(topology, runs)
         run_walls = {r["run_id"]: (r["end_date"] - r["start_date"]).total_seconds() for r in runs}
         floor = _floor(topology)
@@ -267,6 +327,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
             "states": [r["state"] for r in runs], "types": [r["run_type"] for r in runs],
             "tasks": tasks, "busy": busy, "snapshot": snapshot, "stack": base, "env": env,
             "library": library, "run_walls": run_walls, "floor": floor, "handoffs": handoffs, "cpu": cpu,
+            "task_cpu": task_cpu,
             "timeline": timeline}
 
 
@@ -393,7 +454,7 @@ def main(dates: int, rows: int, refetch_days: int, adjustment_days: int,
         "Lake: the backfilled lake against the dag.test() lake, partition versions and ledger entries. "
         f"Reproduce: `make bench ARGS='--only backfill-topology --backfill-dates {dates} "
         f"--backfill-rows {rows}'`."
-    ) + _cpu_table(results, dates) + _timeline_table(results) + (
+    ) + _cpu_table(results, dates) + _task_cpu_table(results, dates) + _timeline_table(results) + (
         "".join(f"\n\n- {line}" for line in differing) if differing else "")
     return write_table(
         "backfill_topology",

@@ -1,10 +1,9 @@
-"""Daily SSP revenue: plan the due dates, then per SSP ingest (fetch, validate) -> load (publish, freeze)."""
+"""Daily SSP revenue: per SSP in the registry, ingest (plan the due dates, fetch, validate) -> load
+(publish, freeze, allocate)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag
 
 from ssp_revenue_airflow import tasks as steps
 from ssp_revenue_airflow.notifier import SspRevenueNotifier
@@ -31,11 +30,7 @@ from ssp_revenue_airflow.ssp_group import per_ssp_steps
     tags=["ssp-revenue"],
 )
 def ssp_revenue_daily() -> None:
-    @task
-    def plan() -> list[dict[str, Any]]:
-        return steps.plan(get_current_context())
-
-    per_ssp_steps(plan())
+    per_ssp_steps(steps.ssp_names())
 
 
 ssp_revenue_daily()

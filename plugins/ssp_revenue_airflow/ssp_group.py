@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import task, task_group
+from airflow.sdk import get_current_context, task, task_group
 
 from ssp_revenue_airflow import tasks as steps
 
-# A pipeline job (plain JSON dict) at run time; its XComArg while the DAG is parsed.
+# A pipeline job (plain JSON dict), or an SSP's name whose daily job its ingest plans, at run
+# time; while the DAG is parsed, a literal or the plan's XComArg.
 Job = Any
 
 
 def per_ssp_steps(jobs: Any) -> None:
     """ingest -> load, one mapped group per SSP's job.
 
-    Two tasks, not one per step: each hand-off between tasks costs about a
-    second of scheduling and task start-up, which was a third of a daily run.
-    The boundary kept is the one that matters: ``ingest`` fetches and validates,
-    ``load`` publishes only what passed. One SSP's failure does not block another.
+    ``jobs``: the daily DAG maps over the registry's SSP names (each ``ingest``
+    first plans its own SSP's due dates); the chances DAG over the jobs its plan
+    task chose. Two tasks, not one per step: each hand-off between tasks costs
+    about a second of scheduling and task start-up, which was a third of a daily
+    run, and a planning task ahead of the daily groups cost one more (0.8 s of a
+    run's wall). The boundary kept is the one that matters: ``ingest`` fetches
+    and validates, ``load`` publishes only what passed. One SSP's failure does not
+    block another.
     Freezing runs right after publishing, in ``load``: it reads only publish_log and
     the clock, so running it here (not on an asset event that may be missed) keeps
     every run self-sufficient.
@@ -26,7 +31,7 @@ def per_ssp_steps(jobs: Any) -> None:
 
     @task
     def ingest(job: Job) -> dict[str, Any]:
-        return steps.ingest(job)
+        return steps.ingest(job if isinstance(job, dict) else steps.due(get_current_context(), job))
 
     @task
     def load(job: Job) -> dict[str, Any]:

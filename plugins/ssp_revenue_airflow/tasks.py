@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowSkipException
+
 from ssp_revenue.core import calendar, registry
 from ssp_revenue.core.errors import Reason
 from ssp_revenue.core.settings import Settings
@@ -78,35 +80,52 @@ def emit_metrics(job: dict[str, Any], step: str) -> None:
             Stats.incr(name, int(metric["value"]), tags=tags)
 
 
-def _timed(job: dict[str, Any], step: str, started: float) -> dict[str, Any]:
-    """Record the seconds this task spent in its body (ours: settings, clients, the library).
+def _timed(job: dict[str, Any], step: str, started: float, cpu_started: float) -> dict[str, Any]:
+    """Record the seconds this task spent in its body (ours: settings, clients, the library),
+    and the task process's CPU seconds before its body and in it.
 
     The job carries them from task to task (XCom), so the last task's result
     holds the group's; a task's duration minus its body's seconds is what Airflow
-    cost around it (the speed benchmarks read them back).
+    cost around it (the speed benchmarks read them back). A forked task process's
+    CPU clock starts at zero, so the CPU before the body is its start-up.
     """
-    return {**job, "seconds": {**job.get("seconds", {}), step: round(time.perf_counter() - started, 4)}}
+    cpu = {"before": round(cpu_started, 4), "body": round(time.process_time() - cpu_started, 4)}
+    return {**job, "seconds": {**job.get("seconds", {}), step: round(time.perf_counter() - started, 4)},
+            "cpu": {**job.get("cpu", {}), step: cpu}}
 
 
-def plan(context: Any) -> list[dict[str, Any]]:
-    """The daily run's jobs: every SSP over every date still due."""
-    started = time.perf_counter()
+def ssp_names() -> list[str]:
+    """The registry's SSPs, in its order: the daily DAG's groups, read when the DAG is parsed
+    (a registry change shows as a new DAG version; a run keeps the version it started with)."""
     current = settings()
-    ssps = registry.load_registry(current.config_dir / "ssps.yaml")
-    jobs = runs.daily_jobs(revenue_anchor(context, current.tz), ssps, services(current))
-    return [_timed(job, "plan", started) for job in jobs]
+    return [c.name for c in registry.load_registry(current.config_dir / "ssps.yaml")]
+
+
+def due(context: Any, ssp: str) -> dict[str, Any]:
+    """This daily run's job for one SSP: every date still due (none before the start date)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    current = settings()
+    try:
+        job = runs.daily_job(revenue_anchor(context, current.tz), ssp, services(current))
+    except Exception as exc:  # its alert says which SSP (as about_the_job does for the steps)
+        exc.ssp_revenue_context = {"ssp": ssp, "revenue_date": ""}  # type: ignore[attr-defined]
+        raise
+    if job is None:
+        raise AirflowSkipException(f"{ssp}: no revenue dates due yet")  # and its load skips too
+    return _timed(job, "due", started, cpu_started)
 
 
 def plan_chances(context: Any) -> list[dict[str, Any]]:
     """A chance run's jobs: the (SSP, date) pairs whose fetch chance this run is."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     current = settings()
     ssps = registry.load_registry(current.config_dir / "ssps.yaml")
     logical = context.get("logical_date")
     if logical is None:
         logical = context["dag_run"].run_after
     at = calendar.as_local(logical, dt.UTC)
-    return [_timed(job, "plan", started) for job in runs.chance_jobs(at, ssps, services(current))]
+    jobs = runs.chance_jobs(at, ssps, services(current))
+    return [_timed(job, "plan", started, cpu_started) for job in jobs]
 
 
 Step = Callable[[dict[str, Any]], dict[str, Any]]
@@ -117,9 +136,9 @@ def about_the_job(step: Step) -> Step:
 
     @functools.wraps(step)
     def run(job: dict[str, Any]) -> dict[str, Any]:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         try:
-            return _timed(step(job), step.__name__, started)
+            return _timed(step(job), step.__name__, started, cpu_started)
         except Exception as exc:
             dates = job.get("dates") or []
             span = f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "")

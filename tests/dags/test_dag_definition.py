@@ -42,10 +42,17 @@ def test_schedule_is_a_data_interval_timetable_at_six_tokyo(daily_dag: Any) -> N
 
 
 def test_tasks_and_wiring(daily_dag: Any) -> None:
+    """One group per registered SSP, in the registry's order (map index = position), no plan task."""
+    from ssp_revenue.core import registry
+    from ssp_revenue.core.settings import Settings
+
     ids = set(daily_dag.task_ids)
-    assert ids == {"plan", "per_ssp.ingest", "per_ssp.load"}
+    assert ids == {"per_ssp.ingest", "per_ssp.load"}
     assert daily_dag.get_task("per_ssp.load").upstream_task_ids == {"per_ssp.ingest"}
-    assert "plan" in daily_dag.get_task("per_ssp.ingest").upstream_task_ids
+    assert daily_dag.get_task("per_ssp.ingest").upstream_task_ids == set()
+    names = [c.name for c in registry.load_registry(Settings.from_env().config_dir / "ssps.yaml")]
+    mapped = daily_dag.task_group_dict["per_ssp"]._expand_input.value["job"]
+    assert list(mapped) == names and len(names) >= 2
 
 
 def test_revenue_date_from_a_scheduled_or_backfill_run() -> None:

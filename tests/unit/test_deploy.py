@@ -146,7 +146,7 @@ CALL_ACTIONS = {
     "s3": {"put_object": "s3:PutObject", "upload_file": "s3:PutObject", "get_object": "s3:GetObject", "head_object": "s3:GetObject",
            "list_objects_v2": "s3:ListBucket", "head_bucket": "s3:ListBucket",
            "delete_objects": "s3:DeleteObject", "put_object_tagging": "s3:PutObjectTagging"},
-    "glue": {"get_database": "glue:GetDatabase", "get_table": "glue:GetTable",
+    "glue": {"get_database": "glue:GetDatabase", "get_table": "glue:GetTable", "get_tables": "glue:GetTables",
              "get_partition": "glue:GetPartition", "get_partitions": "glue:GetPartitions",
              "create_partition": "glue:CreatePartition", "update_partition": "glue:UpdatePartition"},
 }

@@ -122,13 +122,22 @@ class GlueCatalog:
         self._ensured.add(name)
 
     def ensure_all(self, ssps: list[str] | None = None) -> None:
+        """Every table, found in one listing of the database (not a lookup each: every
+        daily SSP task bootstraps, and the lookups were a twentieth of its AWS calls)."""
         self.ensure_database()
+        present = self._tables() if not all(name in self._ensured for name in TABLES) or ssps else {}
         for name in TABLES:
+            if name in present:
+                self._ensured.add(name)
             self.ensure_table(name)
         if ssps:
-            self.ensure_history(ssps)
+            self.ensure_history(ssps, present.get(HISTORY))
 
-    def ensure_history(self, ssps: list[str]) -> None:
+    def _tables(self) -> dict[str, dict[str, Any]]:
+        pages = self.glue.get_paginator("get_tables").paginate(DatabaseName=self.database)
+        return {t["Name"]: t for page in pages for t in page.get("TableList", [])}
+
+    def ensure_history(self, ssps: list[str], current: dict[str, Any] | None = None) -> None:
         """``revenue_history``: every version prefix of ``revenue``, for --as-of on Athena.
 
         Partition projection, not Glue partitions: versions are immutable and many,
@@ -151,13 +160,18 @@ class GlueCatalog:
             "StorageDescriptor": _storage(schema.REVENUE, f"s3://{self.bucket}/tables/revenue/"),
             "PartitionKeys": [{"Name": "revenue_date", "Type": "date"}, {"Name": "ssp", "Type": "string"}],
         }
-        try:
-            current = self.glue.get_table(DatabaseName=self.database, Name=HISTORY)["Table"]
-        except ClientError as exc:
-            if _code(exc) != "EntityNotFoundException":
-                raise
-            self.glue.create_table(DatabaseName=self.database, TableInput=table_input)
-            return
+        if current is None:
+            try:
+                current = self.glue.get_table(DatabaseName=self.database, Name=HISTORY)["Table"]
+            except ClientError as exc:
+                if _code(exc) != "EntityNotFoundException":
+                    raise
+                try:
+                    self.glue.create_table(DatabaseName=self.database, TableInput=table_input)
+                except ClientError as again:
+                    if _code(again) != "AlreadyExistsException":  # another SSP's task, just now
+                        raise
+                return
         if current.get("Parameters", {}).get("projection.ssp.values") != table_input["Parameters"][
                 "projection.ssp.values"]:
             self.glue.update_table(DatabaseName=self.database, TableInput=table_input)

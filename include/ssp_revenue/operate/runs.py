@@ -32,17 +32,24 @@ log = logging.getLogger(__name__)
 
 def daily_jobs(revenue_date: dt.date, ssps: list[SspConfig], services: Services) -> list[dict[str, Any]]:
     """The jobs of the daily run for ``revenue_date`` (its clock moved to its start on replay)."""
+    jobs = (daily_job(revenue_date, s.name, services) for s in ssps)
+    return [job for job in jobs if job is not None]
+
+
+def daily_job(revenue_date: dt.date, ssp: str, services: Services) -> dict[str, Any] | None:
+    """One SSP's job of the daily run for ``revenue_date``: every date still due, or None
+    before the start date. Each SSP's task plans its own: a planning task ahead of them
+    cost a run a task start-up and a hand-off (benchmarks/results/backfill_topology.md)."""
     settings = services.settings
     runtime.start_run(settings, services.clock, calendar.run_due(revenue_date, settings.tz))
     dates = calendar.dates_due(revenue_date, settings.refetch_days, settings.adjustment_days,
                                settings.start_date)
     if not dates:
         log.info("no revenue dates due: %s is before the start date %s", revenue_date, settings.start_date)
-        return []
+        return None
     runtime.bootstrap(services)
-    log.info("revenue dates due: %s .. %s for %s", dates[0], dates[-1], [s.name for s in ssps])
-    return [pipeline.new_job(s.name, dates, freeze.frozen_dates(services.s3, services.bucket, s.name))
-            for s in ssps]
+    log.info("revenue dates due for %s: %s .. %s", ssp, dates[0], dates[-1])
+    return pipeline.new_job(ssp, dates, freeze.frozen_dates(services.s3, services.bucket, ssp))
 
 
 def chance_jobs(at: dt.datetime, ssps: list[SspConfig], services: Services) -> list[dict[str, Any]]:
