@@ -21,7 +21,7 @@ DEFAULTS: dict[str, Any] = {"retries": 2, "on_failure_callback": [SspRevenueNoti
 @dag(dag_id="ssp_revenue_compact", **upkeep_dag_arguments(COMPACT_CRON), max_active_runs=1,
      default_args=DEFAULTS, tags=["ssp-revenue", "upkeep"])
 def ssp_revenue_compact() -> None:
-    @task
+    @task(multiple_outputs=False)
     def compact_closed_dates() -> dict[str, Any]:
         return steps.compact_closed_dates()
 
@@ -31,7 +31,7 @@ def ssp_revenue_compact() -> None:
 @dag(dag_id="ssp_revenue_vacuum", **upkeep_dag_arguments(VACUUM_CRON), max_active_runs=1,
      default_args=DEFAULTS, tags=["ssp-revenue", "upkeep"])
 def ssp_revenue_vacuum() -> None:
-    @task
+    @task(multiple_outputs=False)
     def vacuum_superseded() -> dict[str, Any]:
         return steps.vacuum_superseded()
 

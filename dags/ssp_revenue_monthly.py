@@ -25,7 +25,7 @@ from ssp_revenue_airflow.scheduling import monthly_dag_arguments
     tags=["ssp-revenue"],
 )
 def ssp_revenue_monthly_close() -> None:
-    @task
+    @task(multiple_outputs=False)
     def close_previous_month() -> dict[str, Any]:
         return steps.close_month(get_current_context())
 

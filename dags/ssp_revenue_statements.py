@@ -27,7 +27,7 @@ from ssp_revenue_airflow.scheduling import STATEMENTS_CRON, upkeep_dag_arguments
     tags=["ssp-revenue"],
 )
 def ssp_revenue_statements() -> None:
-    @task
+    @task(multiple_outputs=False)
     def reconcile_statements() -> dict[str, Any]:
         return steps.reconcile_statements(get_current_context())
 

@@ -27,13 +27,16 @@ def per_ssp_steps(jobs: Any) -> None:
     Freezing runs right after publishing, in ``load``: it reads only publish_log and
     the clock, so running it here (not on an asset event that may be missed) keeps
     every run self-sufficient.
+    The job is one XCom (``multiple_outputs=False``): from a ``dict`` return type
+    Airflow would also push each key as an XCom of its own, a dozen more requests to
+    the api-server a task (half its CPU a run, benchmarks/results/backfill_topology.md).
     """
 
-    @task
+    @task(multiple_outputs=False)
     def ingest(job: Job) -> dict[str, Any]:
         return steps.ingest(job if isinstance(job, dict) else steps.due(get_current_context(), job))
 
-    @task
+    @task(multiple_outputs=False)
     def load(job: Job) -> dict[str, Any]:
         return steps.load(job)
 

@@ -53,6 +53,8 @@ def test_tasks_and_wiring(daily_dag: Any) -> None:
     names = [c.name for c in registry.load_registry(Settings.from_env().config_dir / "ssps.yaml")]
     mapped = daily_dag.task_group_dict["per_ssp"]._expand_input.value["job"]
     assert list(mapped) == names and len(names) >= 2
+    # The job is one XCom, not one per key as a dict return type would make it.
+    assert not any(daily_dag.get_task(t).multiple_outputs for t in ids)
 
 
 def test_revenue_date_from_a_scheduled_or_backfill_run() -> None:

@@ -10,6 +10,10 @@
 4. switch the Glue partition's location to it (create if absent);
 5. append a ``publish_log`` row.
 
+Ingest runs steps 1-3 for what it has just validated (:func:`stage_batches`) and
+load runs 3-5 on those files (:func:`publish_staged`), so a day is read once;
+:func:`publish_batches` runs them all from the raw report.
+
 A crash between any two steps leaves the previous version live (or, after
 step 4, the new one); a rerun redoes the missing steps and ends in the same
 state, publish_log included: the partition's Parameters keep the version it
@@ -274,6 +278,118 @@ def _scan(batches: Iterable[pa.RecordBatch | pa.Table], *, version: str, rows: i
     return _Scanned(digest, totals, ",".join(sorted(currencies)), parts)
 
 
+def _upload(s3: Any, bucket: str, prefix: str, parts: list[Path], digest: str, *, rows: int,
+            ssp: str, revenue_date: dt.date) -> None:
+    """Upload a version's part files, then read them back from their footers."""
+    try:
+        for path in parts:
+            s3.upload_file(str(path), bucket, prefix + path.name, Config=store.UPLOAD)
+    except (ClientError, S3UploadFailedError) as exc:
+        raise StorageError(f"write {prefix}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
+    if not verify_version(s3, bucket, prefix, digest=digest, rows=rows, revenue_date=revenue_date):
+        # ours, or a racing publish's copy of the same figures
+        raise StorageError(
+            f"read-back of {prefix} does not match what was written; partition not switched",
+            ssp=ssp, revenue_date=revenue_date,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Staged:
+    """A validated version written under its prefix, not switched to: what the switch needs."""
+
+    digest: str
+    totals: Totals
+    currency: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"digest": self.digest, "totals": self.totals.to_dict(), "currency": self.currency}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Staged:
+        return cls(str(data["digest"]), Totals.from_dict(data["totals"]), str(data["currency"]))
+
+
+def stage_batches(
+    batches: Iterable[pa.RecordBatch | pa.Table],
+    *,
+    ssp: str,
+    revenue_date: dt.date,
+    fetched_at: dt.datetime,
+    raw_object: str,
+    version: str,
+    rows: int,
+    s3: Any,
+    bucket: str,
+) -> Staged:
+    """Write a validated batch as its version's files (steps 1-3), switching nothing.
+
+    Readers never see a prefix no partition points to, so ingest writes it from the
+    rows it has just validated, and load only switches (:func:`publish_staged`)
+    without reading the report again. A version never switched to is vacuumed by
+    the fetch time in its footer, like the leftovers of a publish that crashed.
+    """
+    where: dict[str, Any] = {"ssp": ssp, "revenue_date": revenue_date, "file": raw_object}
+    prefix = store.version_prefix(TABLE, ssp, revenue_date, version)
+    lineage = {"fetched_at": fetched_at, "raw_object": store.s3_uri(bucket, raw_object)}
+    with tempfile.TemporaryDirectory(prefix="ssp-revenue-publish-") as scratch:
+        scanned = _scan(batches, version=version, rows=rows, lineage=lineage, directory=Path(scratch),
+                        where=where)
+        if not verify_version(s3, bucket, prefix, digest=scanned.digest, rows=rows,
+                              revenue_date=revenue_date):
+            _upload(s3, bucket, prefix, scanned.parts, scanned.digest, rows=rows, ssp=ssp,
+                    revenue_date=revenue_date)
+    return Staged(scanned.digest, scanned.totals, scanned.currency)
+
+
+def publish_staged(
+    staged: Staged,
+    *,
+    ssp: str,
+    revenue_date: dt.date,
+    fetched_at: dt.datetime,
+    raw_object: str,
+    version: str,
+    rows: int,
+    s3: Any,
+    catalog: GlueCatalog,
+    clock: Clock,
+    report: str = "",
+) -> PublishResult | None:
+    """Switch to a version :func:`stage_batches` wrote (steps 3-5), reading no report.
+
+    None when this cannot be done from the staged files alone: they are gone or
+    incomplete (vacuumed, a lost upload), or the partition already holds this
+    version (the full path checks its parameters and its log); the caller then
+    publishes from the raw report with :func:`publish_batches`.
+    """
+    day = revenue_date.isoformat()
+    bucket = catalog.bucket
+    prefix = store.version_prefix(TABLE, ssp, revenue_date, version)
+    current = catalog.get_partition(TABLE, day, ssp)
+    previous = version_of(current.location) if current else None
+    if previous == version or staged.digest[:VERSION_CHARS] != version:
+        return None
+
+    def complete() -> bool:
+        return verify_version(s3, bucket, prefix, digest=staged.digest, rows=rows, revenue_date=revenue_date)
+
+    if not complete():
+        return None
+    location = store.s3_uri(bucket, prefix)
+    catalog.set_partition(TABLE, day, ssp, location,
+                          _parameters(version, staged.totals, staged.currency, previous, report))
+    if not complete():
+        # Vacuumed between the check and the switch (a superseded version coming back):
+        # the caller writes it again at once from the raw report.
+        return None
+    result = PublishResult(ssp, revenue_date, version, previous, "published", location, staged.totals)
+    log_publish(result, fetched_at=fetched_at, published_at=clock.now(),
+                raw_object=store.s3_uri(bucket, raw_object),
+                currency=staged.currency, s3=s3, catalog=catalog)
+    return result
+
+
 def publish_batches(
     batches: Iterable[pa.RecordBatch | pa.Table],
     *,
@@ -312,16 +428,7 @@ def publish_batches(
         return verify_version(s3, bucket, prefix, digest=digest, rows=rows, revenue_date=revenue_date)
 
     def upload(parts: list[Path], digest: str) -> None:
-        try:
-            for path in parts:
-                s3.upload_file(str(path), bucket, prefix + path.name, Config=store.UPLOAD)
-        except (ClientError, S3UploadFailedError) as exc:
-            raise StorageError(f"write {prefix}: {exc}", ssp=ssp, revenue_date=revenue_date) from exc
-        if not complete(digest):  # ours, or a racing publish's copy of the same figures
-            raise StorageError(
-                f"read-back of {prefix} does not match what was written; partition not switched",
-                ssp=ssp, revenue_date=revenue_date,
-            )
+        _upload(s3, bucket, prefix, parts, digest, rows=rows, ssp=ssp, revenue_date=revenue_date)
 
     if previous == version:
         assert current is not None

@@ -165,8 +165,56 @@ def read_landed(config: SspConfig, services: Services, item: dict[str, Any], day
         config, lambda: store.open_raw(services.s3, services.bucket, key), facts, day)
 
 
+class _OnlyBatch:
+    """The one record batch of a report that is a single batch, kept from the pass that read it.
+
+    Most days are one batch (~250k rows); staging their version then needs no second
+    read of the report. A report of several batches keeps none (memory stays one batch).
+    """
+
+    def __init__(self, report: ReportBatches) -> None:
+        self.stated_totals = report.stated_totals
+        self._source = report.batches
+        self._kept: list[pa.RecordBatch] = []
+        self._many = False
+
+    def watched(self) -> ReportBatches:
+        def batches() -> Any:
+            for batch in self._source:
+                if self._kept or self._many:
+                    self._many, self._kept = True, []
+                else:
+                    self._kept.append(batch)
+                yield batch
+        return ReportBatches(batches(), self.stated_totals)
+
+    def again(self) -> list[pa.RecordBatch] | None:
+        return None if self._many else list(self._kept)
+
+
+def _stage(item: dict[str, Any], config: SspConfig, services: Services, day: dt.date, version: str,
+           rows: int, kept: list[pa.RecordBatch] | None) -> dict[str, Any] | None:
+    """Write the validated version's files for load to switch to; None if that failed (load
+    then publishes from the raw report, and reports a storage error that persists)."""
+    batches = kept if kept is not None else read_landed(config, services, item, day).batches
+    try:
+        staged = publish.stage_batches(
+            batches, ssp=config.name, revenue_date=day, fetched_at=parse_instant(item["fetched_at"]),
+            raw_object=item["raw_object"], version=version, rows=rows, s3=services.s3,
+            bucket=services.bucket)
+    except PipelineError as exc:
+        log.warning("%s %s: version %s not staged, load publishes it from raw: %s",
+                    config.name, day, version, exc)
+        return None
+    return staged.to_dict()
+
+
 def validate_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
-    """Parse and validate each landed body; failures go to quarantine with the reason."""
+    """Parse and validate each landed body; failures go to quarantine with the reason.
+
+    What passed is staged (its version's files written, nothing switched) from the
+    rows just validated, so load switches to it without reading the report again.
+    """
     now = services.clock.now()
     for item in job["fetched"]:
         day = dt.date.fromisoformat(item["revenue_date"])
@@ -182,7 +230,8 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
             continue
         try:
             again = functools.partial(read_landed, config, services, item, day)
-            report = validate_batches(again(), config=config, revenue_date=day, file=key, again=again)
+            only = _OnlyBatch(again())
+            report = validate_batches(only.watched(), config=config, revenue_date=day, file=key, again=again)
         except PipelineError as exc:
             exc.located(ssp=config.name, revenue_date=day, file=key)
             details = exc.failures if isinstance(exc, ValidationFailed) else []
@@ -195,7 +244,9 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
             _failed(job, exc, "validate", day, services, now)
             continue
         version = report.digest[:VERSION_CHARS]
-        job["validated"].append({**item, "version": version, "totals": report.totals.to_dict()})
+        staged = _stage(item, config, services, day, version, report.totals.rows, only.again())
+        job["validated"].append({**item, "version": version, "totals": report.totals.to_dict(),
+                                 **({"staged": staged} if staged else {})})
         _metric(job, "validate", "rows_validated", report.totals.rows)
         _record(job, StepOutcome.ok(config.name, day, "validate",
                                     f"{report.totals.rows} rows passed, version {version}"))
@@ -203,25 +254,28 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
 
 
 def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
-    """Publish each validated batch (re-read from raw, re-hashed, must match)."""
+    """Publish each validated batch: switch to the version validate staged, or (its files
+    gone, or never staged) re-read it from raw, re-hash it (it must match) and write it."""
     now = services.clock.now()
     for item in job["validated"]:
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
+        rows = int(item["rows"] if "rows" in item else item["totals"]["rows"])
+        common: dict[str, Any] = {
+            "ssp": config.name, "revenue_date": day, "fetched_at": parse_instant(item["fetched_at"]),
+            "raw_object": key, "version": item["version"], "rows": rows, "s3": services.s3,
+            "catalog": services.catalog, "clock": FixedClock(now), "report": item.get("report", "")}
         try:
             live = publish.live_report(services.catalog, config.name, day) if item.get("unchanged") else None
+            result: publish.PublishResult | None = None
             if live is not None and live.parameters["report"] == item.get("report"):
                 result = publish.publish_unchanged(
                     live, fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
                     s3=services.s3, catalog=services.catalog, clock=FixedClock(now))
-            else:  # a full load (or the partition moved since validate: load what was fetched)
-                rows = int(item["rows"] if "rows" in item else item["totals"]["rows"])
-                result = publish.publish_batches(
-                    read_landed(config, services, item, day).batches, ssp=config.name, revenue_date=day,
-                    fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
-                    version=item["version"], rows=rows, s3=services.s3,
-                    catalog=services.catalog, clock=FixedClock(now), report=item.get("report", ""),
-                )
+            elif item.get("staged"):
+                result = publish.publish_staged(publish.Staged.from_dict(item["staged"]), **common)
+            if result is None:  # a full load (or the partition moved since validate: load what was fetched)
+                result = publish.publish_batches(read_landed(config, services, item, day).batches, **common)
         except PipelineError as exc:
             _failed(job, exc, "publish", day, services, now)
             continue
