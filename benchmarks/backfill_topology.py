@@ -159,7 +159,8 @@ def _handoffs(topology: Any) -> dict[str, float]:
 
 TIMELINE = ("run start -> plan starts", "plan (task process)", "plan end -> its ingest starts",
             "ingest (task process)", "ingest end -> its load starts", "load (task process)",
-            "load end -> run end", "run end -> next run starts", "first to last ingest start")
+            "load end -> run end", "run end -> next run starts", "first to last ingest start",
+            "first to last ingest queued")
 NO_PLAN = "run start -> its ingest starts"  # the DAG without a plan task: its ingests plan
 
 
@@ -167,11 +168,15 @@ def _timeline(topology: Any, runs: list[dict[str, Any]]) -> dict[str, float]:
     """Median seconds of each phase of a run along its last SSP chain to end (the one the run
     waited for), from the metadata DB's timestamps: the scheduler's noticing, queueing and the
     run's own start and end between our task processes. The phases of a run add up to its wall."""
-    rows = topology.sql("SELECT run_id, task_id, map_index, start_date, end_date FROM task_instance "
-                        "WHERE dag_id = %s AND start_date IS NOT NULL AND end_date IS NOT NULL", DAILY)
+    rows = topology.sql("SELECT run_id, task_id, map_index, start_date, end_date, queued_dttm "
+                        "FROM task_instance WHERE dag_id = %s AND start_date IS NOT NULL "
+                        "AND end_date IS NOT NULL", DAILY)
     spans: dict[str, dict[tuple[str, int], tuple[Any, Any]]] = {}
-    for run_id, task, index, start, end in rows:
+    queued: dict[str, list[Any]] = {}
+    for run_id, task, index, start, end, queued_at in rows:
         spans.setdefault(run_id, {})[(task, index)] = (start, end)
+        if task == CHAIN[1] and queued_at is not None:
+            queued.setdefault(run_id, []).append(queued_at)
     ordered = sorted(runs, key=lambda r: r["start_date"])
     phases: dict[str, list[float]] = {name: [] for name in (NO_PLAN, *TIMELINE)}
     for n, run in enumerate(ordered):
@@ -186,18 +191,20 @@ def _timeline(topology: Any, runs: list[dict[str, Any]]) -> dict[str, float]:
         names: tuple[str, ...]
         if ("plan", -1) in tasks:
             plan = tasks[("plan", -1)]
-            names = TIMELINE[:-2]
+            names = TIMELINE[:-3]
             marks = [run["start_date"], plan[0], plan[1], ingest[0], ingest[1], load[0], load[1],
                      run["end_date"]]
         else:
-            names = (NO_PLAN, *TIMELINE[3:-2])
+            names = (NO_PLAN, *TIMELINE[3:-3])
             marks = [run["start_date"], ingest[0], ingest[1], load[0], load[1], run["end_date"]]
         for name, (a, b) in zip(names, itertools.pairwise(marks), strict=True):
             phases[name].append((b - a).total_seconds())
         if n + 1 < len(ordered):
-            phases[TIMELINE[-2]].append((ordered[n + 1]["start_date"] - run["end_date"]).total_seconds())
+            phases[TIMELINE[-3]].append((ordered[n + 1]["start_date"] - run["end_date"]).total_seconds())
         starts = [span[0] for (task, _), span in tasks.items() if task == CHAIN[1]]
-        phases[TIMELINE[-1]].append((max(starts) - min(starts)).total_seconds())
+        phases[TIMELINE[-2]].append((max(starts) - min(starts)).total_seconds())
+        if ingests_queued := queued.get(run["run_id"]):
+            phases[TIMELINE[-1]].append((max(ingests_queued) - min(ingests_queued)).total_seconds())
     return {name: statistics.median(v) for name, v in phases.items() if v}
 
 
