@@ -13,6 +13,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -311,8 +312,39 @@ def business_figures(
     ).sort_by([(d, "ascending") for d in dims])
 
 
+class ByTable:
+    """A few values derived from tables, kept by each table's identity (with the table, so
+    its id is not reused): the figures are cached per restatement stage, so a table served
+    again is the same object, and a fault's altered table is another. Bounded by ``size``."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._kept: dict[int, tuple[pa.Table, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, table: pa.Table, make: Callable[[pa.Table], Any]) -> Any:
+        with self._lock:
+            kept = self._kept.get(id(table))
+            if kept is not None and kept[0] is table:
+                return kept[1]
+        value = make(table)
+        with self._lock:
+            while len(self._kept) >= self.size:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[id(table)] = (table, value)  # the reference keeps the id from being reused
+        return value
+
+
+_TOTALS = ByTable()
+
+
 def totals(table: pa.Table) -> dict[str, int]:
-    """Report-level totals, as the SSP states them beside the report."""
+    """Report-level totals, as the SSP states them beside the report (summed once per table:
+    every page of a paged report states them)."""
+    return dict(_TOTALS.get(table, _totals))
+
+
+def _totals(table: pa.Table) -> dict[str, int]:
     return {
         "rows": table.num_rows,
         "impressions": int(pa.compute.sum(table["impressions"]).as_py() or 0),
