@@ -11,8 +11,8 @@
 5. append a ``publish_log`` row.
 
 Ingest runs steps 1-3 for what it has just validated (:func:`stage_batches`) and
-load runs 3-5 on those files (:func:`publish_staged`), so a day is read once;
-:func:`publish_batches` runs them all from the raw report.
+load runs 3-5 on those files (:func:`publish_batches` given them), so a day of one
+record batch is read once; without staged files it runs them all from the raw report.
 
 A crash between any two steps leaves the previous version live (or, after
 step 4, the new one); a rerun redoes the missing steps and ends in the same
@@ -325,8 +325,8 @@ def stage_batches(
     """Write a validated batch as its version's files (steps 1-3), switching nothing.
 
     Readers never see a prefix no partition points to, so ingest writes it from the
-    rows it has just validated, and load only switches (:func:`publish_staged`)
-    without reading the report again. A version never switched to is vacuumed by
+    rows it has just validated, and load only switches (:func:`publish_batches` with
+    ``staged``) without reading the report again. A version never switched to is vacuumed by
     the fetch time in its footer, like the leftovers of a publish that crashed.
     """
     where: dict[str, Any] = {"ssp": ssp, "revenue_date": revenue_date, "file": raw_object}
@@ -342,54 +342,6 @@ def stage_batches(
     return Staged(scanned.digest, scanned.totals, scanned.currency)
 
 
-def publish_staged(
-    staged: Staged,
-    *,
-    ssp: str,
-    revenue_date: dt.date,
-    fetched_at: dt.datetime,
-    raw_object: str,
-    version: str,
-    rows: int,
-    s3: Any,
-    catalog: GlueCatalog,
-    clock: Clock,
-    report: str = "",
-) -> PublishResult | None:
-    """Switch to a version :func:`stage_batches` wrote (steps 3-5), reading no report.
-
-    None when this cannot be done from the staged files alone: they are gone or
-    incomplete (vacuumed, a lost upload), or the partition already holds this
-    version (the full path checks its parameters and its log); the caller then
-    publishes from the raw report with :func:`publish_batches`.
-    """
-    day = revenue_date.isoformat()
-    bucket = catalog.bucket
-    prefix = store.version_prefix(TABLE, ssp, revenue_date, version)
-    current = catalog.get_partition(TABLE, day, ssp)
-    previous = version_of(current.location) if current else None
-    if previous == version or staged.digest[:VERSION_CHARS] != version:
-        return None
-
-    def complete() -> bool:
-        return verify_version(s3, bucket, prefix, digest=staged.digest, rows=rows, revenue_date=revenue_date)
-
-    if not complete():
-        return None
-    location = store.s3_uri(bucket, prefix)
-    catalog.set_partition(TABLE, day, ssp, location,
-                          _parameters(version, staged.totals, staged.currency, previous, report))
-    if not complete():
-        # Vacuumed between the check and the switch (a superseded version coming back):
-        # the caller writes it again at once from the raw report.
-        return None
-    result = PublishResult(ssp, revenue_date, version, previous, "published", location, staged.totals)
-    log_publish(result, fetched_at=fetched_at, published_at=clock.now(),
-                raw_object=store.s3_uri(bucket, raw_object),
-                currency=staged.currency, s3=s3, catalog=catalog)
-    return result
-
-
 def publish_batches(
     batches: Iterable[pa.RecordBatch | pa.Table],
     *,
@@ -403,9 +355,16 @@ def publish_batches(
     catalog: GlueCatalog,
     clock: Clock,
     report: str = "",
+    staged: Staged | None = None,
 ) -> PublishResult:
     """Publish one validated (SSP, date) batch, read one record batch at a time.
     Idempotent; see the module docstring.
+
+    ``staged``: what :func:`stage_batches` wrote for this version. If its files are
+    there and complete, the partition switches to them and ``batches`` is never
+    read (pass a lazy iterable); if they are gone or incomplete (vacuumed, a lost
+    upload), or the partition already holds this version, the batches are read
+    and the whole protocol runs.
 
     ``version`` and ``rows`` are what validation found: the lineage names the
     version before the last row is hashed, and the pass fails, publishing
@@ -429,6 +388,17 @@ def publish_batches(
 
     def upload(parts: list[Path], digest: str) -> None:
         _upload(s3, bucket, prefix, parts, digest, rows=rows, ssp=ssp, revenue_date=revenue_date)
+
+    if staged is not None and previous != version and staged.digest[:VERSION_CHARS] == version \
+            and complete(staged.digest):
+        catalog.set_partition(TABLE, day, ssp, location,
+                              _parameters(version, staged.totals, staged.currency, previous, report))
+        if complete(staged.digest):
+            return _switched(PublishResult(ssp, revenue_date, version, previous, "published", location,
+                                           staged.totals), staged.currency, fetched_at=fetched_at,
+                             raw_object=raw_object, s3=s3, catalog=catalog, clock=clock)
+        # Vacuumed between the check and the switch (a superseded version coming back):
+        # write it again at once from the batches, below.
 
     if previous == version:
         assert current is not None
@@ -457,9 +427,16 @@ def publish_batches(
             upload(scanned.parts, scanned.digest)
 
     result = PublishResult(ssp, revenue_date, version, previous, "published", location, scanned.totals)
+    return _switched(result, scanned.currency, fetched_at=fetched_at, raw_object=raw_object, s3=s3,
+                     catalog=catalog, clock=clock)
+
+
+def _switched(result: PublishResult, currency: str, *, fetched_at: dt.datetime, raw_object: str, s3: Any,
+              catalog: GlueCatalog, clock: Clock) -> PublishResult:
+    """Step 5: the publish_log row of a switch."""
     log_publish(result, fetched_at=fetched_at, published_at=clock.now(),
-                raw_object=store.s3_uri(bucket, raw_object),
-                currency=scanned.currency, s3=s3, catalog=catalog)
+                raw_object=store.s3_uri(catalog.bucket, raw_object), currency=currency, s3=s3,
+                catalog=catalog)
     return result
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -253,6 +254,12 @@ def validate_step(job: dict[str, Any], config: SspConfig, services: Services) ->
     return job
 
 
+def _landed_batches(config: SspConfig, services: Services, item: dict[str, Any],
+                    day: dt.date) -> Iterator[pa.RecordBatch]:
+    """The landed report's batches, read only if iterated (a staged version needs none)."""
+    yield from read_landed(config, services, item, day).batches
+
+
 def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> dict[str, Any]:
     """Publish each validated batch: switch to the version validate staged, or (its files
     gone, or never staged) re-read it from raw, re-hash it (it must match) and write it."""
@@ -260,22 +267,22 @@ def publish_step(job: dict[str, Any], config: SspConfig, services: Services) -> 
     for item in job["validated"]:
         day = dt.date.fromisoformat(item["revenue_date"])
         key = item["raw_object"]
-        rows = int(item["rows"] if "rows" in item else item["totals"]["rows"])
-        common: dict[str, Any] = {
-            "ssp": config.name, "revenue_date": day, "fetched_at": parse_instant(item["fetched_at"]),
-            "raw_object": key, "version": item["version"], "rows": rows, "s3": services.s3,
-            "catalog": services.catalog, "clock": FixedClock(now), "report": item.get("report", "")}
         try:
             live = publish.live_report(services.catalog, config.name, day) if item.get("unchanged") else None
-            result: publish.PublishResult | None = None
             if live is not None and live.parameters["report"] == item.get("report"):
                 result = publish.publish_unchanged(
                     live, fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
                     s3=services.s3, catalog=services.catalog, clock=FixedClock(now))
-            elif item.get("staged"):
-                result = publish.publish_staged(publish.Staged.from_dict(item["staged"]), **common)
-            if result is None:  # a full load (or the partition moved since validate: load what was fetched)
-                result = publish.publish_batches(read_landed(config, services, item, day).batches, **common)
+            else:  # the staged version, or a full load (or the partition moved since validate:
+                # load what was fetched)
+                rows = int(item["rows"] if "rows" in item else item["totals"]["rows"])
+                result = publish.publish_batches(
+                    _landed_batches(config, services, item, day), ssp=config.name, revenue_date=day,
+                    fetched_at=parse_instant(item["fetched_at"]), raw_object=key,
+                    version=item["version"], rows=rows, s3=services.s3,
+                    catalog=services.catalog, clock=FixedClock(now), report=item.get("report", ""),
+                    staged=publish.Staged.from_dict(item["staged"]) if item.get("staged") else None,
+                )
         except PipelineError as exc:
             _failed(job, exc, "publish", day, services, now)
             continue
