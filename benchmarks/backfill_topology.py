@@ -122,12 +122,8 @@ def _task_cpu(topology: Any) -> dict[str, dict[str, float]]:
         if cpu is None:
             continue
         spent = out.setdefault(step, {"before": 0.0, "body": 0.0, "tasks": 0})
-        if step == "ingest" and "due" in recorded:  # the ingest planned its job first
-            spent["before"] += float(recorded["due"]["before"])
-            spent["body"] += float(recorded["due"]["body"]) + float(cpu["body"])
-        else:
-            spent["before"] += float(cpu["before"])
-            spent["body"] += float(cpu["body"])
+        spent["before"] += float(cpu["before"])
+        spent["body"] += float(cpu["body"])
         spent["tasks"] += 1
     return out
 

@@ -30,7 +30,7 @@ from ssp_revenue_airflow.ssp_group import per_ssp_steps
     tags=["ssp-revenue"],
 )
 def ssp_revenue_daily() -> None:
-    per_ssp_steps(steps.ssp_names())
+    per_ssp_steps(steps.daily_groups())
 
 
 ssp_revenue_daily()

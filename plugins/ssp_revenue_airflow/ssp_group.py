@@ -8,17 +8,17 @@ from airflow.sdk import get_current_context, task, task_group
 
 from ssp_revenue_airflow import tasks as steps
 
-# A pipeline job (plain JSON dict), or an SSP's name whose daily job its ingest plans, at run
-# time; while the DAG is parsed, a literal or the plan's XComArg.
+# A pipeline job (plain JSON dict; a daily group's has no dates yet, its ingest plans them) at
+# run time; while the DAG is parsed, a literal or the plan's XComArg.
 Job = Any
 
 
 def per_ssp_steps(jobs: Any) -> None:
     """ingest -> load, one mapped group per SSP's job.
 
-    ``jobs``: the daily DAG maps over the registry's SSP names (each ``ingest``
-    first plans its own SSP's due dates); the chances DAG over the jobs its plan
-    task chose. Two tasks, not one per step: each hand-off between tasks costs
+    ``jobs``: the daily DAG maps over one job per registry SSP, without dates (each
+    ``ingest`` first plans its own SSP's due dates); the chances DAG over the jobs its
+    plan task chose. Two tasks, not one per step: each hand-off between tasks costs
     about a second of scheduling and task start-up, which was a third of a daily
     run, and a planning task ahead of the daily groups cost one more (0.8 s of a
     run's wall). The boundary kept is the one that matters: ``ingest`` fetches
@@ -34,7 +34,7 @@ def per_ssp_steps(jobs: Any) -> None:
 
     @task(multiple_outputs=False)
     def ingest(job: Job) -> dict[str, Any]:
-        return steps.ingest(job if isinstance(job, dict) else steps.due(get_current_context(), job))
+        return steps.ingest(job, get_current_context())
 
     @task(multiple_outputs=False)
     def load(job: Job) -> dict[str, Any]:

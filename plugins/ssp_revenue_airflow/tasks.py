@@ -94,25 +94,12 @@ def _timed(job: dict[str, Any], step: str, started: float, cpu_started: float) -
             "cpu": {**job.get("cpu", {}), step: cpu}}
 
 
-def ssp_names() -> list[str]:
-    """The registry's SSPs, in its order: the daily DAG's groups, read when the DAG is parsed
-    (a registry change shows as a new DAG version; a run keeps the version it started with)."""
+def daily_groups() -> list[dict[str, Any]]:
+    """The daily DAG's groups, one per registry SSP in its order, read when the DAG is parsed
+    (a registry change shows as a new DAG version; a run keeps the version it started with).
+    Each is a job without dates: its ``ingest`` plans them first."""
     current = settings()
-    return [c.name for c in registry.load_registry(current.config_dir / "ssps.yaml")]
-
-
-def due(context: Any, ssp: str) -> dict[str, Any]:
-    """This daily run's job for one SSP: every date still due (none before the start date)."""
-    started, cpu_started = time.perf_counter(), time.process_time()
-    current = settings()
-    try:
-        job = runs.daily_job(revenue_anchor(context, current.tz), ssp, services(current))
-    except Exception as exc:  # its alert says which SSP (as about_the_job does for the steps)
-        exc.ssp_revenue_context = {"ssp": ssp, "revenue_date": ""}  # type: ignore[attr-defined]
-        raise
-    if job is None:
-        raise AirflowSkipException(f"{ssp}: no revenue dates due yet")  # and its load skips too
-    return _timed(job, "due", started, cpu_started)
+    return [{"ssp": c.name} for c in registry.load_registry(current.config_dir / "ssps.yaml")]
 
 
 def plan_chances(context: Any) -> list[dict[str, Any]]:
@@ -128,17 +115,17 @@ def plan_chances(context: Any) -> list[dict[str, Any]]:
     return [_timed(job, "plan", started, cpu_started) for job in jobs]
 
 
-Step = Callable[[dict[str, Any]], dict[str, Any]]
+Step = Callable[..., dict[str, Any]]
 
 
 def about_the_job(step: Step) -> Step:
     """An unexpected error of a step says which SSP and dates it was about (for its alert)."""
 
     @functools.wraps(step)
-    def run(job: dict[str, Any]) -> dict[str, Any]:
+    def run(job: dict[str, Any], *rest: Any) -> dict[str, Any]:
         started, cpu_started = time.perf_counter(), time.process_time()
         try:
-            return _timed(step(job), step.__name__, started, cpu_started)
+            return _timed(step(job, *rest), step.__name__, started, cpu_started)
         except Exception as exc:
             dates = job.get("dates") or []
             span = f"{dates[0]}..{dates[-1]}" if len(dates) > 1 else (dates[0] if dates else "")
@@ -168,15 +155,22 @@ def _fetch(job: dict[str, Any], config: registry.SspConfig, svc: Services) -> di
 
 
 @about_the_job
-def ingest(job: dict[str, Any]) -> dict[str, Any]:
+def ingest(job: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Fetch every due date and land it raw, then validate what landed.
 
+    A daily group's job comes without dates: this SSP's due dates are planned first
+    (none before the start date: the task skips, and its load with it).
     Validation ends here: what failed is quarantined and never reaches ``load``,
-    which publishes only the batches this task passed (re-read from raw and re-hashed).
+    which publishes only the batches this task passed (staged, or re-read from raw).
     """
     current = settings()
-    config = _config(current, job)
     svc = services(current)
+    if "dates" not in job:
+        planned = runs.daily_job(revenue_anchor(context, current.tz), job["ssp"], svc)
+        if planned is None:
+            raise AirflowSkipException(f"{job['ssp']}: no revenue dates due yet")
+        job = planned
+    config = _config(current, job)
     job = pipeline.validate_step(_fetch(job, config, svc), config, svc)
     emit_metrics(job, "validate")
     return job

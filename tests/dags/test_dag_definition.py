@@ -52,7 +52,7 @@ def test_tasks_and_wiring(daily_dag: Any) -> None:
     assert daily_dag.get_task("per_ssp.ingest").upstream_task_ids == set()
     names = [c.name for c in registry.load_registry(Settings.from_env().config_dir / "ssps.yaml")]
     mapped = daily_dag.task_group_dict["per_ssp"]._expand_input.value["job"]
-    assert list(mapped) == names and len(names) >= 2
+    assert mapped == [{"ssp": name} for name in names] and len(names) >= 2
     # The job is one XCom, not one per key as a dict return type would make it.
     assert not any(daily_dag.get_task(t).multiple_outputs for t in ids)
 
