@@ -204,3 +204,23 @@ def test_json_rows_typed_in_columns_as_row_by_row(monkeypatch: pytest.MonkeyPatc
         taken += declarative._json_columns(spec, case) is not None
         assert _json_outcome(spec, case) == expected
     assert taken >= 1 + 5  # the clean rows, and e.g. a text field that is still text
+
+
+def test_a_page_head_holds_only_the_named_fields_of_a_plain_json_object() -> None:
+    """Fetching decodes a page's cursor and totals alone; anything it cannot read so goes
+    to the whole-page decode, as before."""
+    page = b'{"data": [{"x": "\\u00e9"}, {"x": 1}], "next_cursor": "c2", "totals": {"rows": 2}}'
+    assert declarative._page_head(page, ("next_cursor", "totals")) == {"next_cursor": "c2",
+                                                                       "totals": {"rows": 2}}
+    assert declarative._page_head(page, ("next_cursor", None)) == {"next_cursor": "c2"}
+    assert declarative._page_head(b'{"data": []}', ("next_cursor",)) == {}
+    for odd in (b"\xef\xbb\xbf" + page, b"[1, 2]", b'{"data": ["\xff"]}', b'{"data": [1', b"<html>"):
+        assert declarative._page_head(odd, ("next_cursor", "totals")) is None
+
+
+def test_a_json_document_outside_strict_json_is_read_as_the_standard_library_reads_it() -> None:
+    assert declarative._json_document(b'{"a": [1, "b"]}') == {"a": [1, "b"]}
+    value = declarative._json_document(b'{"a": NaN, "b": 123456789012345678901234567890}')
+    assert value["a"] != value["a"] and value["b"] == 123456789012345678901234567890
+    with pytest.raises(ValueError):
+        declarative._json_document(b'{"a": ')

@@ -84,3 +84,30 @@ def test_nulls_fail_naming_the_column_and_rows_across_batches() -> None:
     assert "expect_column_values_to_not_be_null on media: 2 row(s), rows [5, 6]" in str(error)
     assert "expect_column_values_to_not_be_null on country: 1 row(s), rows [6]" in str(error)
     assert error.row == 5 and error.file == FILE
+
+
+def test_one_suite_checks_each_batch_against_its_own_ssp_and_date() -> None:
+    """The suite is built once per process; the SSP, date, currency and zone policy each
+    batch must hold are its parameters, supplied per validation."""
+    import dataclasses
+    import datetime as dt
+
+    from ssp_revenue.ingest import validate as module
+
+    check(parsed(rows(3)))
+    later = DAY + dt.timedelta(days=1)
+    with pytest.raises(ValidationFailed, match="revenue_date"):  # the same rows as another date's
+        validate(parsed(rows(3)), config=CONFIG, revenue_date=later, file=FILE)
+    validate(parsed(rows(3, **{f"row{i}": {"revenue_date": later} for i in range(3)})),
+             config=CONFIG, revenue_date=later, file=FILE)
+    other = dataclasses.replace(CONFIG, name="xchange")
+    with pytest.raises(ValidationFailed, match="ssp"):
+        validate(parsed(rows(3)), config=other, revenue_date=DAY, file=FILE)
+    assert module.expectation_suite() is module.expectation_suite()
+
+
+def test_the_preload_sample_takes_the_passing_path() -> None:
+    """preload warms GX with a batch that passes: the path every good batch takes."""
+    from ssp_revenue.ingest import validate as module
+
+    assert module.preload() is True
