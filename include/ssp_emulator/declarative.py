@@ -21,6 +21,7 @@ import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 from flask import Flask, Response, request
@@ -69,7 +70,8 @@ def _render(values: pa.ChunkedArray, column: Column | None) -> pa.Array:
     if column is None:
         return pc.cast(values, pa.string())
     if column.kind == "date":
-        return pc.strftime(pc.cast(pc.cast(values, pa.string()), pa.date32()), format=column.format)
+        return text.each_distinct(values, lambda distinct: pc.strftime(
+            pc.cast(pc.cast(distinct, pa.string()), pa.date32()), format=column.format))
     if column.kind == "integer":
         return _number(values, column.number_format)
     if column.kind == "money":
@@ -170,9 +172,11 @@ def _json_column(values: pa.ChunkedArray | pa.Array, column: Column | None) -> l
         rendered = text.decimals(values) if pa.types.is_integer(values.type) else values
     elif column.kind == "instant":
         # Whole seconds: on a microsecond timestamp Arrow's %S would print the fraction.
-        rendered = pc.strftime(values.cast(pa.timestamp("s", tz="UTC")), format=column.format)
+        rendered = text.each_distinct(values, lambda distinct: pc.strftime(
+            distinct.cast(pa.timestamp("s", tz="UTC")), format=column.format))
     elif column.kind == "date":
-        rendered = pc.strftime(pc.cast(pc.cast(values, pa.string()), pa.date32()), format=column.format)
+        rendered = text.each_distinct(values, lambda distinct: pc.strftime(
+            pc.cast(pc.cast(distinct, pa.string()), pa.date32()), format=column.format))
     elif column.kind == "money" and column.unit == "decimal":
         rendered = text.decimals(values)
     elif column.kind == "money" and column.unit == "whole":
@@ -293,7 +297,8 @@ def _register_json(app: Flask, state: EmulatorState, ssp: str, spec: ReportStyle
                 names["clicks"]: stated["clicks"],
                 names["revenue"]: stated_revenue(stated["revenue_micros"]),
             }
-        text_body = json.dumps(body)
+        # msgspec: json.dumps of a 1000-row page was a tenth of the emulator's CPU.
+        text_body = msgspec.json.encode(body)
         if state.faults.take(ssp, "truncated", business_date):
             text_body = text_body[: len(text_body) // 2]
         return Response(text_body, mimetype=spec.content_type)

@@ -24,6 +24,7 @@ from flask import Flask, Response, jsonify, request
 from ssp_emulator.figures import hourly_between
 from ssp_emulator.http import error_response
 from ssp_emulator.state import GZIP_LEVEL, EmulatorState, Job, Report, corrupt_csv_row
+from ssp_emulator.text import each_distinct
 
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 URL_TTL = dt.timedelta(minutes=15)
@@ -111,11 +112,11 @@ def register(app: Flask, state: EmulatorState, ssp: str) -> None:
         business_date = last  # the connector asks for [D-1, D] to cover business date D
         table, stated, bad_row = state.with_content_faults(ssp, business_date, hourly)
         local = pc.local_timestamp(table["hour_start"].cast(pa.timestamp("us", tz=profile.timezone)))
-        offsets = [h.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S%z")
-                   for h in table["hour_start"].to_pylist()]
+        offsets = each_distinct(table["hour_start"], lambda hours: pa.array(
+            [h.astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S%z") for h in hours.to_pylist()], pa.string()))
         out = table.drop_columns(["date", "hour_start"])
-        out = out.add_column(0, "hour_start", pa.array(offsets, pa.string()))
-        out = out.add_column(0, "date", pc.strftime(local, format="%Y-%m-%d"))
+        out = out.add_column(0, "hour_start", offsets)
+        out = out.add_column(0, "date", each_distinct(local, lambda d: pc.strftime(d, format="%Y-%m-%d")))
         sink = io.BytesIO()
         pacsv.write_csv(out, sink, pacsv.WriteOptions(quoting_style="none"))
         text = corrupt_csv_row(sink.getvalue(), bad_row, column=-1)

@@ -28,6 +28,14 @@ def _by_distinct(values: pa.Array | pa.ChunkedArray, render: Callable[[np.ndarra
     return render(distinct).take(pa.array(where.reshape(-1)))
 
 
+def each_distinct(values: pa.Array | pa.ChunkedArray, render: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """Render each distinct value once, then place the texts: an hourly report's hours and
+    dates repeat on every ad unit's rows (strftime on 50k timestamps was a tenth of the
+    emulator's CPU in the backfill benchmark)."""
+    encoded = _array(values).dictionary_encode()
+    return render(encoded.dictionary).take(encoded.indices)
+
+
 def thousands(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Integers as ``f"{v:,}"`` renders them: 1234567 -> "1,234,567", -1234 -> "-1,234"."""
     return _by_distinct(values, _thousands)

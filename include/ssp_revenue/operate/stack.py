@@ -151,9 +151,8 @@ class LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **LOCAL_AWS_ENV}
         s3_port, emulator_port = free_port(), free_port()
-        bin_dir = Path(sys.executable).parent
         moto = self._spawn(
-            [str(bin_dir / "moto_server"), "-H", LOOPBACK, "-p", str(s3_port)], "moto", env
+            [sys.executable, "-m", "ssp_emulator.local_aws", "-H", LOOPBACK, "-p", str(s3_port)], "moto", env
         )
         emulator = self._spawn(
             [sys.executable, "-m", "ssp_emulator", "--port", str(emulator_port),
