@@ -130,3 +130,27 @@ def test_whole_units_with_a_totals_row_are_checked_as_stated(tmp_path: Path) -> 
 def test_the_described_emulator_refuses_other_credentials(tmp_path: Path) -> None:
     _, status, _, _ = served(EU, tmp_path, headers={"X-User": "k-user", "X-Key": "stale"})
     assert status == 401
+
+
+def test_libyaml_reads_the_shipped_files_as_the_python_parser_does() -> None:
+    """The registry and the styles are read with libyaml: same values, same line marks."""
+    import yaml
+
+    from ssp_revenue.core import yaml_text
+    from ssp_revenue.core.settings import Settings
+
+    config = Settings().config_dir
+    for path in [config / "ssps.yaml", *sorted((config / "styles").glob("*.yaml"))]:
+        text = path.read_text()
+        assert yaml_text.load(text) == yaml.safe_load(text), path
+        fast, slow = yaml_text.compose(text), yaml.compose(text)
+        assert fast is not None and slow is not None
+        assert [n.start_mark.line for n in _nodes(fast)] == [n.start_mark.line for n in _nodes(slow)], path
+
+
+def _nodes(node):  # type: ignore[no-untyped-def]
+    yield node
+    if isinstance(node.value, list):
+        for item in node.value:
+            for part in item if isinstance(item, tuple) else (item,):
+                yield from _nodes(part)

@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-
+from ssp_revenue.core import yaml_text
 from ssp_revenue.core.calendar import Availability
 from ssp_revenue.core.schema import TZ_POLICIES
 
@@ -87,7 +86,7 @@ class RegistryError(ValueError):
 
 
 def load_registry(path: Path) -> list[SspConfig]:
-    data = yaml.safe_load(path.read_text()) or {}
+    data = yaml_text.load(path.read_text()) or {}
     entries = data.get("ssps")
     if not isinstance(entries, list) or not entries:
         raise RegistryError(f"{path}: expected a non-empty 'ssps' list")

@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from ssp_revenue.core import yaml_text
+
 # The canonical columns a report column may feed (ssp, tz_policy and lineage come from the pipeline).
 DIMENSIONS = ("media", "ad_unit", "country", "device")
 TARGETS = ("revenue_date", "hour", *DIMENSIONS, "impressions", "clicks", "revenue", "currency")
@@ -111,7 +113,7 @@ class _Lines:
 
     def load(self, text: str) -> Any:
         try:
-            node = yaml.compose(text)
+            node = yaml_text.compose(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else 1
@@ -128,7 +130,7 @@ class _Lines:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._value(item, (*where, i)) for i, item in enumerate(node.value)]
-        return yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+        return yaml_text.load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
 
     def error(self, where: tuple[Any, ...], message: str) -> StyleError:
         probe = where
