@@ -86,9 +86,9 @@ def test_nulls_fail_naming_the_column_and_rows_across_batches() -> None:
     assert error.row == 5 and error.file == FILE
 
 
-def test_one_suite_checks_each_batch_against_its_own_ssp_and_date() -> None:
-    """The suite is built once per process; the SSP, date, currency and zone policy each
-    batch must hold are its parameters, supplied per validation."""
+def test_each_batch_is_checked_against_its_own_ssp_date_currency_and_zone_policy() -> None:
+    """One suite serves every SSP and date (built once per process); the four values a batch
+    must hold are checked per batch, with the message GX gave for them."""
     import dataclasses
     import datetime as dt
 
@@ -96,13 +96,26 @@ def test_one_suite_checks_each_batch_against_its_own_ssp_and_date() -> None:
 
     check(parsed(rows(3)))
     later = DAY + dt.timedelta(days=1)
-    with pytest.raises(ValidationFailed, match="revenue_date"):  # the same rows as another date's
+    with pytest.raises(ValidationFailed) as info:  # the same rows as another date's
         validate(parsed(rows(3)), config=CONFIG, revenue_date=later, file=FILE)
+    assert info.value.failures == [
+        "expect_column_values_to_be_in_set on revenue_date: 3 row(s), rows [1, 2, 3], "
+        "values ['2026-11-05', '2026-11-05', '2026-11-05']"]
     validate(parsed(rows(3, **{f"row{i}": {"revenue_date": later} for i in range(3)})),
              config=CONFIG, revenue_date=later, file=FILE)
-    other = dataclasses.replace(CONFIG, name="xchange")
-    with pytest.raises(ValidationFailed, match="ssp"):
-        validate(parsed(rows(3)), config=other, revenue_date=DAY, file=FILE)
+    with pytest.raises(ValidationFailed) as info:
+        validate(parsed(rows(4)), config=dataclasses.replace(CONFIG, name="xchange"), revenue_date=DAY,
+                 file=FILE)
+    assert info.value.failures == [
+        "expect_column_values_to_be_in_set on ssp: 4 row(s), rows [1, 2, 3, 4], "
+        "values ['adpulse', 'adpulse', 'adpulse', 'adpulse']"]
+    assert info.value.row == 1
+    with pytest.raises(ValidationFailed) as info:
+        check(parsed(rows(4, row1={"tz_policy": "ssp_date"}, row3={"tz_policy": "ssp_date"})))
+    assert info.value.failures == [
+        "expect_column_values_to_be_in_set on tz_policy: 2 row(s), rows [2, 4], "
+        "values ['ssp_date', 'ssp_date']"]
+    assert info.value.row == 2
     assert module.expectation_suite() is module.expectation_suite()
 
 
