@@ -70,8 +70,7 @@ def _render(values: pa.ChunkedArray, column: Column | None) -> pa.Array:
     if column is None:
         return pc.cast(values, pa.string())
     if column.kind == "date":
-        return text.each_distinct(values, lambda distinct: pc.strftime(
-            pc.cast(pc.cast(distinct, pa.string()), pa.date32()), format=column.format))
+        return text.dates(values, column.format)
     if column.kind == "integer":
         return _number(values, column.number_format)
     if column.kind == "money":
@@ -175,8 +174,7 @@ def _json_column(values: pa.ChunkedArray | pa.Array, column: Column | None) -> l
         rendered = text.each_distinct(values, lambda distinct: pc.strftime(
             distinct.cast(pa.timestamp("s", tz="UTC")), format=column.format))
     elif column.kind == "date":
-        rendered = text.each_distinct(values, lambda distinct: pc.strftime(
-            pc.cast(pc.cast(distinct, pa.string()), pa.date32()), format=column.format))
+        rendered = text.dates(values, column.format)
     elif column.kind == "money" and column.unit == "decimal":
         rendered = text.decimals(values)
     elif column.kind == "money" and column.unit == "whole":
