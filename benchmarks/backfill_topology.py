@@ -153,6 +153,41 @@ def _handoffs(topology: Any) -> dict[str, float]:
             "dispatched": statistics.median(dispatched) if dispatched else 0.0}
 
 
+def _lingering(topology: Any) -> dict[str, float]:
+    """How long each task's supervisor (and so its executor slot) outlived the task: from the task
+    instance's end in the metadata DB to the supervisor's "Workload finished" line in the
+    executor's log (the Celery worker's, or the scheduler's for the LocalExecutor).
+
+    Airflow's supervisor notices its task process's exit by EOF on its sockets, then checks the
+    exit with a zero timeout; a process still tearing down is only seen at the next wake-up,
+    ``[workers] min_heartbeat_interval`` (5 s) later, and the Celery slot stays taken meanwhile.
+    """
+    import re
+
+    ended = {str(ti_id): end for ti_id, end in topology.sql(
+        "SELECT id, end_date FROM task_instance WHERE dag_id = %s AND end_date IS NOT NULL", DAILY)}
+    pattern = re.compile(r"^(\S+Z) .*Workload finished .*workload_id=([0-9a-f-]+)")
+    lags: list[float] = []
+    for name in ("worker.log", "scheduler.log"):
+        path = topology.log_dir / name
+        if not path.exists():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            found = pattern.search(line)
+            if found and found.group(2) in ended:
+                finished = dt.datetime.fromisoformat(found.group(1).replace("Z", "+00:00"))
+                lags.append((finished - ended[found.group(2)]).total_seconds())
+    if not lags:
+        return {}
+    return {LINGER[0]: statistics.median(lags), LINGER[1]: sum(lag > 1 for lag in lags) / len(lags),
+            LINGER[2]: sum(lags) / len(lags)}
+
+
+LINGER = ("task end -> its supervisor exits (its executor slot free again), median",
+          "tasks whose supervisor outlived them by over 1 s (share)",
+          "task end -> its supervisor exits, mean")
+
+
 TIMELINE = ("run start -> plan starts", "plan (task process)", "plan end -> its ingest starts",
             "ingest (task process)", "ingest end -> its load starts", "load (task process)",
             "load end -> run end", "run end -> next run starts", "first to last ingest start",
@@ -209,11 +244,12 @@ def _timeline_table(results: dict[str, dict[str, Any]]) -> str:
     lines = ["", "", "Where a run's wall went, along the SSP chain the run waited for (medians over the "
              "runs, the metadata DB's timestamps; the other SSPs' tasks run side by side with it):", "", head,
              "|---|" + "---|" * len(results)]
-    for name in (NO_PLAN, *TIMELINE):
+    for name in (NO_PLAN, *TIMELINE, *LINGER):
         if not any(name in r["timeline"] for r in results.values()):
             continue
+        form = ".0%" if name == LINGER[1] else ".2f"
         lines.append(f"| {name} | " + " | ".join(
-            f"{r['timeline'].get(name, 0.0):.2f}" for r in results.values()) + " |")
+            format(r["timeline"].get(name, 0.0), form) for r in results.values()) + " |")
     return "\n".join(lines)
 
 
@@ -319,7 +355,7 @@ def through_topology(executor: str, days: list[dt.date], rows: int, config_dir: 
         library = _library(topology)
         handoffs = _handoffs(topology)
         task_cpu = _task_cpu(topology)
-        timeline = _timeline(topology, runs)
+        timeline = {**_timeline(topology, runs), **_lingering(topology)}
         run_walls = {r["run_id"]: (r["end_date"] - r["start_date"]).total_seconds() for r in runs}
         floor = _floor(topology)
         settings = Settings.from_env({**stack_env, **env})
