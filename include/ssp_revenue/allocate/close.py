@@ -43,7 +43,7 @@ from ssp_revenue.core.errors import PipelineError, Reason
 from ssp_revenue.core.settings import Settings
 from ssp_revenue.finalize import adjustments, freeze
 from ssp_revenue.lake import store
-from ssp_revenue.lake.catalog import GlueCatalog
+from ssp_revenue.lake.catalog import GlueCatalog, Partition
 
 COLUMNS = ("target", "ssp", "frozen_jpy", "adjustments_jpy", "trueup_jpy", "total_jpy")
 HEADER = """\
@@ -128,16 +128,15 @@ def adjustments_detected(
 ) -> list[tuple[str, dt.date, int, pa.Table]]:
     """(ssp, revenue date, sequence, rows) of every batch detected in [start, end)."""
     found: list[tuple[str, dt.date, int, pa.Table]] = []
-    for part in catalog.partitions(adjustments.TABLE):
-        day = dt.date.fromisoformat(part.revenue_date)
-        if part.ssp not in ssps or day < earliest:
-            continue
-        batches = adjustments.read_batches(s3, settings.bucket, part.ssp, day)
+    wanted = [(p.ssp, dt.date.fromisoformat(p.revenue_date)) for p in catalog.partitions(adjustments.TABLE)]
+    wanted = [(ssp, day) for ssp, day in wanted if ssp in ssps and day >= earliest]
+    read = store.read_each(lambda pair: adjustments.read_batches(s3, settings.bucket, *pair), wanted)
+    for (ssp, day), batches in zip(wanted, read, strict=True):
         for sequence in sorted(set(batches["sequence"].to_pylist())):
             rows = batches.filter(pc.equal(batches["sequence"], sequence))
             detected = rows["detected_at"][0].as_py()
             if window[0] <= detected < window[1]:
-                found.append((part.ssp, day, sequence, rows))
+                found.append((ssp, day, sequence, rows))
     return found
 
 
@@ -151,19 +150,26 @@ def month_figures(
     frozen: dict[tuple[str, str], int] = {}
     rules: set[str] = set()
     versions: dict[str, str] = {}
+    frozen_days = {ssp: freeze.frozen_dates(s3, settings.bucket, ssp) for ssp in ssps}
+    pairs = [(ssp, day) for ssp in ssps for day in dates if day in frozen_days[ssp]]
+
+    def allocated(pair: tuple[str, dt.date]) -> tuple[Partition | None, pa.Table | None]:
+        part = catalog.get_partition(tables.TABLE, pair[1].isoformat(), pair[0])
+        return part, None if part is None else tables.read_allocation(part.location, s3)
+
+    read = dict(zip(pairs, store.read_each(allocated, pairs), strict=True))
     for ssp in ssps:
-        frozen_days = freeze.frozen_dates(s3, settings.bucket, ssp)
         for day in dates:
-            if day not in frozen_days:
+            if day not in frozen_days[ssp]:
                 missing.append(f"{ssp} {day}: not frozen")
                 continue
-            part = catalog.get_partition(tables.TABLE, day.isoformat(), ssp)
-            if part is None:
+            part, allocation = read[(ssp, day)]
+            if part is None or allocation is None:
                 missing.append(f"{ssp} {day}: frozen, not allocated")
                 continue
             rules.add(part.parameters.get("rules_version", ""))
             versions[f"{ssp}/{day}"] = part.parameters.get("source_version", "")
-            for target, yen in _yen_rows(tables.read_allocation(part.location, s3)):
+            for target, yen in _yen_rows(allocation):
                 frozen[(target, ssp)] = frozen.get((target, ssp), 0) + yen
     if missing:
         raise NotClosable(f"{month} cannot be closed: {len(missing)} (SSP, date) pair(s) missing", missing)

@@ -25,7 +25,7 @@ from ssp_revenue.allocate.rules import to_yen
 from ssp_revenue.core import calendar
 from ssp_revenue.core.settings import Settings
 from ssp_revenue.finalize import freeze
-from ssp_revenue.lake import publish
+from ssp_revenue.lake import publish, store
 from ssp_revenue.lake.catalog import GlueCatalog
 
 PAGE = """<!DOCTYPE html>
@@ -114,24 +114,27 @@ def render(
 ) -> str:
     """The report for a month whose statement ``rows`` (from its close) are given."""
     dates = month.dates(settings.start_date)
+    pairs = [(ssp, day) for ssp in ssps for day in dates]
+
+    def allocated(pair: tuple[str, dt.date]) -> list[dict[str, Any]]:
+        part = catalog.get_partition(tables.TABLE, pair[1].isoformat(), pair[0])
+        return [] if part is None else tables.read_allocation(part.location, s3).to_pylist()
+
     by_ssp: dict[str, dict[dt.date, int]] = {}
     by_target: dict[str, dict[dt.date, int]] = {}
-    for ssp in ssps:
-        for day in dates:
-            part = catalog.get_partition(tables.TABLE, day.isoformat(), ssp)
-            if part is None:
-                continue
-            for row in tables.read_allocation(part.location, s3).to_pylist():
-                yen = int(row["revenue_jpy"])
-                per_ssp = by_ssp.setdefault(ssp, {})
-                per_ssp[day] = per_ssp.get(day, 0) + yen
-                per_target = by_target.setdefault(row["target"], {})
-                per_target[day] = per_target.get(day, 0) + yen
+    for (ssp, day), allocation in zip(pairs, store.read_each(allocated, pairs), strict=True):
+        for row in allocation:
+            yen = int(row["revenue_jpy"])
+            per_ssp = by_ssp.setdefault(ssp, {})
+            per_ssp[day] = per_ssp.get(day, 0) + yen
+            per_target = by_target.setdefault(row["target"], {})
+            per_target[day] = per_target.get(day, 0) + yen
 
     colours = palette(ssps)
     figure = go.Figure()
+    drifts = dict(zip(pairs, store.read_each(lambda pair: drift(*pair, s3, catalog), pairs), strict=True))
     for ssp in sorted(ssps):
-        points = [(d, drift(ssp, d, s3, catalog)) for d in dates]
+        points = [(d, drifts[(ssp, d)]) for d in dates]
         known = [(d.isoformat(), v) for d, v in points if v is not None]
         figure.add_scatter(name=ssp, mode="lines+markers", x=[d for d, _ in known], y=[v for _, v in known],
                            line_color=colours[ssp])

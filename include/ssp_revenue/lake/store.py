@@ -18,9 +18,9 @@ import datetime as dt
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -210,6 +210,23 @@ def quarantine(
 # file per fetch, so a read is that many round trips (boto3's clients are thread-safe).
 READ_THREADS = 8
 
+_Item = TypeVar("_Item")
+_Read = TypeVar("_Read")
+
+
+def read_each(read: Callable[[_Item], _Read], items: Iterable[_Item]) -> list[_Read]:
+    """``read`` of every item, in the items' order, READ_THREADS at a time.
+
+    For reads of many small objects (a month's partitions, a log's files): each is a
+    few round trips to S3 or Glue, so their time is latency, which threads overlap
+    (boto3 clients are thread-safe and release the GIL while a request waits).
+    """
+    todo = list(items)
+    if len(todo) < 2:
+        return [read(item) for item in todo]
+    with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(todo))) as pool:
+        return list(pool.map(read, todo))
+
 
 def read_parquet_files(s3: Any, bucket: str, schema: pa.Schema, keys: list[str]) -> pa.Table:
     """These Parquet objects, in this order, as one table of ``schema``."""
@@ -217,11 +234,7 @@ def read_parquet_files(s3: Any, bucket: str, schema: pa.Schema, keys: list[str])
     def read(key: str) -> pa.Table:
         return pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
 
-    if len(keys) > 1:
-        with ThreadPoolExecutor(max_workers=min(READ_THREADS, len(keys))) as pool:
-            tables = list(pool.map(read, keys))
-    else:
-        tables = [read(k) for k in keys]
+    tables = read_each(read, keys)
     if not tables:
         return schema.empty_table()
     return pa.concat_tables(tables).cast(schema)
