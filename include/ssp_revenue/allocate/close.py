@@ -43,7 +43,7 @@ from ssp_revenue.core.errors import PipelineError, Reason
 from ssp_revenue.core.settings import Settings
 from ssp_revenue.finalize import adjustments, freeze
 from ssp_revenue.lake import store
-from ssp_revenue.lake.catalog import GlueCatalog, Partition
+from ssp_revenue.lake.catalog import GlueCatalog
 
 COLUMNS = ("target", "ssp", "frozen_jpy", "adjustments_jpy", "trueup_jpy", "total_jpy")
 HEADER = """\
@@ -152,21 +152,18 @@ def month_figures(
     versions: dict[str, str] = {}
     frozen_days = {ssp: freeze.frozen_dates(s3, settings.bucket, ssp) for ssp in ssps}
     pairs = [(ssp, day) for ssp in ssps for day in dates if day in frozen_days[ssp]]
-
-    def allocated(pair: tuple[str, dt.date]) -> tuple[Partition | None, pa.Table | None]:
-        part = catalog.get_partition(tables.TABLE, pair[1].isoformat(), pair[0])
-        return part, None if part is None else tables.read_allocation(part.location, s3)
-
-    read = dict(zip(pairs, store.read_each(allocated, pairs), strict=True))
+    read = store.read_each(lambda pair: tables.read_day(*pair, s3=s3, catalog=catalog), pairs)
+    allocations = dict(zip(pairs, read, strict=True))
     for ssp in ssps:
         for day in dates:
             if day not in frozen_days[ssp]:
                 missing.append(f"{ssp} {day}: not frozen")
                 continue
-            part, allocation = read[(ssp, day)]
-            if part is None or allocation is None:
+            allocated = allocations[(ssp, day)]
+            if allocated is None:
                 missing.append(f"{ssp} {day}: frozen, not allocated")
                 continue
+            part, allocation = allocated
             rules.add(part.parameters.get("rules_version", ""))
             versions[f"{ssp}/{day}"] = part.parameters.get("source_version", "")
             for target, yen in _yen_rows(allocation):

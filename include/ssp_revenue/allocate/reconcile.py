@@ -79,12 +79,12 @@ def reported(config: SspConfig, month: Month, *, settings: Settings, s3: Any, ca
         raise NotYetReconcilable(f"{month} cannot be reconciled yet: " + "; ".join(waiting), ssp=config.name)
     for day in days:  # an account retired within the month is paid for its own days
         entry = freeze.read_ledger(s3, settings.bucket, config.name, day)
-        part = catalog.get_partition(tables.TABLE, day.isoformat(), config.name) if entry else None
-        if entry is None or part is None:
+        allocated = tables.read_day(config.name, day, s3=s3, catalog=catalog) if entry else None
+        if entry is None or allocated is None:
             missing.append(f"{day}: {'not frozen' if entry is None else 'frozen, not allocated'}")
             continue
         frozen += decimal.Decimal(entry.revenue)
-        for row in tables.read_allocation(part.location, s3).select(["target", "revenue_jpy"]).to_pylist():
+        for row in allocated[1].select(["target", "revenue_jpy"]).to_pylist():
             by_target[row["target"]] = by_target.get(row["target"], 0) + int(row["revenue_jpy"])
         batches = adjustments.read_batches(s3, settings.bucket, config.name, day)
         booked += pc.sum(batches["revenue_delta"].cast(_WIDE)).as_py() or decimal.Decimal(0)

@@ -115,15 +115,11 @@ def render(
     """The report for a month whose statement ``rows`` (from its close) are given."""
     dates = month.dates(settings.start_date)
     pairs = [(ssp, day) for ssp in ssps for day in dates]
-
-    def allocated(pair: tuple[str, dt.date]) -> list[dict[str, Any]]:
-        part = catalog.get_partition(tables.TABLE, pair[1].isoformat(), pair[0])
-        return [] if part is None else tables.read_allocation(part.location, s3).to_pylist()
-
     by_ssp: dict[str, dict[dt.date, int]] = {}
     by_target: dict[str, dict[dt.date, int]] = {}
-    for (ssp, day), allocation in zip(pairs, store.read_each(allocated, pairs), strict=True):
-        for row in allocation:
+    read = store.read_each(lambda pair: tables.read_day(*pair, s3=s3, catalog=catalog), pairs)
+    for (ssp, day), allocated in zip(pairs, read, strict=True):
+        for row in allocated[1].to_pylist() if allocated else []:
             yen = int(row["revenue_jpy"])
             per_ssp = by_ssp.setdefault(ssp, {})
             per_ssp[day] = per_ssp.get(day, 0) + yen

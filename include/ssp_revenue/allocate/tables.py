@@ -27,7 +27,7 @@ from ssp_revenue.allocate.rules import RuleBook, allocate_day, load_rules, load_
 from ssp_revenue.core import schema
 from ssp_revenue.finalize import freeze
 from ssp_revenue.lake import store
-from ssp_revenue.lake.catalog import GlueCatalog
+from ssp_revenue.lake.catalog import GlueCatalog, Partition
 
 TABLE = "allocation_final"
 CHANGES = "allocation_changes"
@@ -122,6 +122,12 @@ def allocate_frozen(entry: freeze.LedgerEntry, *, inputs: AllocationInputs, s3: 
 
 def read_allocation(location: str, s3: Any) -> pa.Table:
     return store.read_location(s3, location, schema.ALLOCATION_FINAL)
+
+
+def read_day(ssp: str, day: dt.date, *, s3: Any, catalog: GlueCatalog) -> tuple[Partition, pa.Table] | None:
+    """An (SSP, date)'s live allocation partition and its rows; None if it is not allocated."""
+    part = catalog.get_partition(TABLE, day.isoformat(), ssp)
+    return None if part is None else (part, read_allocation(part.location, s3))
 
 
 def _yen_by_target(table: pa.Table) -> dict[str, int]:
