@@ -8,11 +8,14 @@ import csv
 import dataclasses
 import datetime as dt
 import random
+import re
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ssp_revenue.core.errors import PipelineError
 from ssp_revenue.core.registry import SspConfig
@@ -224,3 +227,28 @@ def test_a_json_document_outside_strict_json_is_read_as_the_standard_library_rea
     assert value["a"] != value["a"] and value["b"] == 123456789012345678901234567890
     with pytest.raises(ValueError):
         declarative._json_document(b'{"a": ')
+
+
+def _quoted_cells(delimiter: str) -> re.Pattern[str]:
+    """The rule as a regular expression (what the reader checked with before): a whole cell in
+    quotes, with no quote or line end inside, after the start, a delimiter or a line end and
+    before one or the end."""
+    d = re.escape(delimiter)
+    return re.compile(f'(?:^|(?<=[{d}\\r\\n]))"[^"\\r\\n]*"(?=[{d}\\r\\n]|\\Z)')
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=st.text(alphabet=['"', ",", ";", "\t", "\r", "\n", "a", " ", "ニ", "\u3000"], max_size=40),
+       delimiter=st.sampled_from([",", ";", "\t", "ニ"]))
+def test_the_quote_check_is_the_rule(text: str, delimiter: str) -> None:
+    by_rule = 2 * len(_quoted_cells(delimiter).findall(text)) == text.count('"')
+    assert _CsvColumns.quotes_enclose_whole_cells(text, delimiter) == by_rule if '"' in text else True
+
+
+def test_the_quote_check_on_an_export_quoted_throughout() -> None:
+    row = ",".join(f'"c{i}"' for i in range(9))
+    text = "\r\n".join([row] * 1000) + "\r\n"
+    assert _CsvColumns.quotes_enclose_whole_cells(text, ",")
+    for broken in (text + 'x"', text.replace('"c4"', '"c"4"', 1), text.replace('"c4"', '"c\n4"', 1),
+                   text.replace(',"c4"', ' "c4"', 1), text.replace('"c4",', '"c4" ,', 1)):
+        assert not _CsvColumns.quotes_enclose_whole_cells(broken, ",")

@@ -421,7 +421,7 @@ class _CsvColumns:
         if "\x00" in text or text[:1] in ("\r", "\n") or any(
                 blank in text for blank in ("\n\n", "\n\r", "\r\r")):
             return None  # blank lines: the csv module's rows, not Arrow's
-        if '"' in text and 2 * len(cls._quoted(spec.delimiter).findall(text)) != text.count('"'):
+        if '"' in text and not cls.quotes_enclose_whole_cells(text, spec.delimiter):
             return None  # a quote that does not plainly enclose a whole cell: the csv module's rules
         names = [f"c{i}" for i in range(len(header))]
         try:
@@ -463,11 +463,27 @@ class _CsvColumns:
         return _CsvRead(columns, table.num_rows, stated_money, total_row)
 
     @staticmethod
-    @functools.cache
-    def _quoted(delimiter: str) -> re.Pattern[str]:
-        """A whole cell in quotes, with no quote or line end inside (what both readers read alike)."""
-        d = re.escape(delimiter)
-        return re.compile(f'(?:^|(?<=[{d}\\r\\n]))"[^"\\r\\n]*"(?=[{d}\\r\\n]|\\Z)')
+    def quotes_enclose_whole_cells(text: str, delimiter: str) -> bool:
+        """Every quote opens or closes a whole cell in quotes, with no quote or line end
+        inside: right after the start, a delimiter or a line end, right before one or the
+        end (what both readers read alike).
+
+        Checked on the quotes' positions in numpy, taken in pairs: a regular expression
+        finding each such cell took 0.23 s of a 50k-row export whose every cell is quoted,
+        most of reading it in whole columns.
+        """
+        chars = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # one element a character
+        quotes = np.flatnonzero(chars == ord('"'))
+        if len(quotes) % 2:
+            return False
+        opens, closes = quotes[0::2], quotes[1::2]
+        bounds = np.array([ord(delimiter), ord("\r"), ord("\n")], dtype=np.uint32)
+        after_bound = (opens == 0) | np.isin(chars[opens - 1], bounds)  # opens[0] - 1 wraps: ruled by == 0
+        last = len(chars) - 1
+        before_bound = (closes == last) | np.isin(chars[np.minimum(closes + 1, last)], bounds)
+        line_ends = np.flatnonzero((chars == ord("\r")) | (chars == ord("\n")))
+        one_line = np.searchsorted(line_ends, opens) == np.searchsorted(line_ends, closes)
+        return bool(np.all(after_bound & before_bound & one_line))
 
     @staticmethod
     def _by_distinct(cells: pa.Array, reader: Any, type_: pa.DataType) -> pa.Array | None:
