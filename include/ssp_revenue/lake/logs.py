@@ -12,10 +12,12 @@ grace period.
 Crash ordering of a compaction: (1) list the live files; (2) write the
 generation (named by the hash of the files it holds, so a rerun writes the same
 one); (3) verify it; (4) copy in any file appended since (1); (5) switch;
-(6) copy in any file appended between (4) and (5). An append that finds the
-location moved after its put copies its file into the new generation unless
-the compacted file already holds it. Both sides put with If-None-Match, so a
-file is never copied twice, and no row is ever lost or doubled.
+(6) copy in any file appended between (4) and (5). An append puts its file
+under the partition's first prefix, then looks up the live location: absent, it
+registers that prefix; moved (compacted before or meanwhile), it copies its file
+into the live generation unless the compacted file already holds it, and the
+copy left behind is vacuumed once the generation holds it. Both sides put with
+If-None-Match, so a file is never copied twice, and no row is ever lost or doubled.
 """
 
 from __future__ import annotations
@@ -76,15 +78,19 @@ def append(s3: Any, catalog: GlueCatalog, table: str, ssp: str, revenue_date: dt
     """
     body = parquet(rows)
     name = f"{store.stamp(at)}-{tag or hashlib.sha256(body).hexdigest()[:12]}.parquet"
-    prefix = live_prefix(catalog, table, ssp, revenue_date)
-    if prefix is None:
-        prefix = store.partition_prefix(table, ssp, revenue_date)
-        catalog.set_partition(table, revenue_date.isoformat(), ssp, store.s3_uri(catalog.bucket, prefix))
+    # Put first, where a partition that was never compacted lives (every date still
+    # appended to by the scheduled runs), then look where it lives: one lookup an append,
+    # not one before and one after.
+    prefix = store.partition_prefix(table, ssp, revenue_date)
     key = prefix + name
     store.put_once(s3, catalog.bucket, key, body)
     now = live_prefix(catalog, table, ssp, revenue_date)
-    if now is not None and now != prefix and name not in compacted_sources(s3, catalog.bucket, now):
-        store.put_once(s3, catalog.bucket, now + name, body)  # a compaction switched meanwhile
+    if now is None:
+        catalog.set_partition(table, revenue_date.isoformat(), ssp, store.s3_uri(catalog.bucket, prefix))
+    elif now != prefix and name not in compacted_sources(s3, catalog.bucket, now):
+        # Compacted (before or meanwhile): the live generation gets the file too; the one
+        # left at the old prefix is the vacuum's once the generation holds it.
+        store.put_once(s3, catalog.bucket, now + name, body)
         return now + name
     return key
 
