@@ -156,17 +156,30 @@ def _library_pass(session: Session, days: list[dt.date], first: dt.date, config_
     runtime.bootstrap(services)
     configs = registry.load_registry(config_dir / "ssps.yaml")
 
+    calls: list[str] = []
+    for client in (services.s3, services.catalog.glue):  # botocore's own hook: every request made
+        client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
     library_walls: list[float] = []
+    cpu: list[float] = []
+    made: list[int] = []
     for day in days:
         clock.set(local.run_instant(day) + dt.timedelta(minutes=5))
         due = calendar.dates_due(day, refetch_days, adjustment_days, first)
-        started = time.perf_counter()
+        started, cpu_started, calls_before = time.perf_counter(), time.process_time(), len(calls)
         for config in configs:
             credentials = emulator_credentials(config.name, session.state["emulator_url"],
                                                settings.aws_endpoint)
             connector = runtime.connector(config, credentials, services)
             pipeline.run_ssp(config, due, connector, services)
         library_walls.append(time.perf_counter() - started)
-
+        cpu.append(time.process_time() - cpu_started)
+        made.append(len(calls) - calls_before)
+    # From the fourth run on, every run has its whole window (refetch and adjustment days).
+    steady = slice(min(3 + max(refetch_days, adjustment_days), len(days) - 1), None)
     return [["same steps, library only (cross-check)", f"{sum(library_walls):.0f}",
-             f"{statistics.median(library_walls):.1f}"]]
+             f"{statistics.median(library_walls):.1f}"],
+            ["library only: CPU s of this process (not the emulator's or moto's); per run: median of "
+             "full windows", f"{sum(cpu):.0f}",
+             f"{statistics.median(cpu[steady]):.2f}"],
+            ["library only: S3 and Glue requests; per run: median of full windows", f"{len(calls)}",
+             f"{statistics.median(made[steady]):.0f}"]]
