@@ -17,7 +17,9 @@ under the partition's first prefix, then looks up the live location: absent, it
 registers that prefix; moved (compacted before or meanwhile), it copies its file
 into the live generation unless the compacted file already holds it, and the
 copy left behind is vacuumed once the generation holds it. Both sides put with
-If-None-Match, so a file is never copied twice, and no row is ever lost or doubled.
+If-None-Match, so a file is never copied twice, and no row an append has
+returned from is ever lost or doubled (one killed before its copy leaves a file
+no reader sees, which vacuum keeps: the live generation does not hold it).
 """
 
 from __future__ import annotations
