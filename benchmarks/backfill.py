@@ -174,12 +174,13 @@ def _library_pass(session: Session, days: list[dt.date], first: dt.date, config_
         library_walls.append(time.perf_counter() - started)
         cpu.append(time.process_time() - cpu_started)
         made.append(len(calls) - calls_before)
-    # From the fourth run on, every run has its whole window (refetch and adjustment days).
+    # The steady state: from run 4 + the window on, a run's dates have all been fetched, frozen
+    # (two days after) and gone through their adjustment days, so each run does the same work.
     steady = slice(min(3 + max(refetch_days, adjustment_days), len(days) - 1), None)
     return [["same steps, library only (cross-check)", f"{sum(library_walls):.0f}",
              f"{statistics.median(library_walls):.1f}"],
-            ["library only: CPU s of this process (not the emulator's or moto's); per run: median of "
-             "full windows", f"{sum(cpu):.0f}",
+            ["library only: CPU s of this process (not the emulator's or moto's); per run: median of the "
+             "steady runs", f"{sum(cpu):.0f}",
              f"{statistics.median(cpu[steady]):.2f}"],
-            ["library only: S3 and Glue requests; per run: median of full windows", f"{len(calls)}",
+            ["library only: S3 and Glue requests; per run: median of the steady runs", f"{len(calls)}",
              f"{statistics.median(made[steady]):.0f}"]]
